@@ -1,0 +1,64 @@
+#ifndef SG_CONFIG_H
+#define SG_CONFIG_H
+
+#include <stddef.h>
+
+#include "util/ipaddr.h"
+#include "util/strbuf.h"
+
+#ifndef SG_DEFAULT_CONFIG
+#define SG_DEFAULT_CONFIG	"/etc/sessguard/sessguard.conf"
+#endif
+
+enum sg_mode { MODE_ENFORCE, MODE_MONITOR };
+enum sg_log_level { LOG_LEVEL_COMMANDS, LOG_LEVEL_DECISIONS };
+
+struct sg_strlist {
+	char	**v;
+	size_t	  n;
+};
+
+struct sg_reply {
+	char	code[4];	/* "554" */
+	char	xcode[12];	/* "5.7.1" or "" */
+	char	*text;		/* may hold %r for the reason */
+};
+
+/* One immutable configuration snapshot. */
+struct sg_config {
+	char		*source;	/* file it came from, or NULL */
+	char		*socket;
+	enum sg_mode	 mode;
+	struct sg_strlist local_domains;
+	struct sg_strlist relay_domains;
+	struct sg_strlist trusted_text;	/* as written, for -n */
+	struct cidr	*trusted;
+	size_t		 ntrusted;
+	struct sg_reply	 relay_reply;
+	int		 log_syslog;
+	int		 log_stderr;
+	struct sg_strlist log_files;
+	int		 log_explicit;	/* "log" was set in the file */
+	enum sg_log_level log_level;
+	size_t		 log_max_value;
+	int		 syslog_facility;
+	char		*user;
+	char		*group;
+	char		*pidfile;
+	unsigned	 socket_mode;
+	int		 milter_timeout;	/* -1: libmilter default */
+	int		 auth_results;
+	char		*authserv_id;
+};
+
+struct sg_config *config_defaults(char *, size_t);
+struct sg_config *config_load(const char *, char *, size_t);
+struct sg_config *config_load_string(const char *, const char *, char *, size_t);
+int	config_override(struct sg_config *, const char *, const char *, char *,
+	    size_t);
+void	config_free(struct sg_config *);
+void	config_print(const struct sg_config *, struct strbuf *);
+void	config_print_keys(struct strbuf *);
+const char *config_mode_name(enum sg_mode);
+
+#endif

@@ -1,0 +1,720 @@
+/*
+ * NAME
+ *	session - per-connection SMTP state machine
+ * SYNOPSIS
+ *	#include "session.h"
+ *
+ *	void session_ids_init(void)
+ *	struct sg_session *session_new(cfg, log)
+ *	void session_free(s)
+ *
+ *	void session_on_connect(s, name, sa, daemon)
+ *	void session_on_helo(s, helo, tls)
+ *	void session_on_mail(s, argv, argc, auth)
+ *	void session_on_rcpt(s, argv, argc, auth, rcpt_mailer, result)
+ *	void session_on_data(s), session_on_eoh(s), session_on_abort(s)
+ *	void session_on_header(s, name, value), session_on_body(s, len)
+ *	void session_on_eom(s, queue_id)
+ *	void session_on_unknown(s, command)
+ *	void session_on_close(s)
+ * DESCRIPTION
+ *	One sg_session follows one SMTP connection as the MTA reports it,
+ *	with the rules of SPEC section 1:
+ *
+ *	S1: the session is authenticated only by a non-empty {auth_authen}
+ *	    from the MTA; {auth_author} (the client's AUTH= claim) is logged
+ *	    as auth_param and never trusted.
+ *	S2: authentication lasts the connection: across aborts (RSET),
+ *	    completed transactions and repeated HELO. When the MTA stops
+ *	    reporting it, the identity is carried (source "carried").
+ *	S3: the first HELO with TLS macros after the session was seen in
+ *	    plaintext is a TLS boundary: authentication and HELO name are
+ *	    discarded (RFC 3207 section 4.2).
+ *	S4: transaction state goes at abort, end of message and HELO; the
+ *	    transaction number grows with every MAIL.
+ *	S5: a different identity in the same TLS epoch is an anomaly; the
+ *	    newest report wins.
+ *	S6: anomalies are logged, never silently fixed.
+ *
+ *	Every event is numbered (seq, from 1) and logged through evlog. The
+ *	relay decision at RCPT comes from policy_decide_rcpt(); the session
+ *	adds the verdict (enforce or monitor), the SMTP reply and the reason.
+ *
+ *	The module knows nothing of libmilter: the milter layer (or a test,
+ *	or another front end) feeds it plain strings. Values from the wire are
+ *	kept in fixed, bounded fields, so events never allocate; the only
+ *	allocation is the session itself and its reusable log buffer.
+ *
+ *	A session is used by one thread at a time (libmilter serialises the
+ *	callbacks of a connection); sessions share only the immutable config
+ *	and the evlog.
+ * DIAGNOSTICS
+ *	session_new() returns NULL when out of memory; the caller answers
+ *	TEMPFAIL. Nothing else fails: a log line that cannot be written is
+ *	counted as lost by evlog.
+ */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "policy.h"
+#include "session.h"
+#include "util/ipaddr.h"
+
+#define SG_NAME_MAX	256	/* host names, HELO names, logins */
+#define SG_MECH_MAX	64
+
+struct sg_auth {
+	int		valid;
+	char		user[SG_NAME_MAX];
+	char		mech[SG_MECH_MAX];
+	unsigned	since_seq;
+	unsigned	resets;		/* aborts since it was first seen */
+	int		carried;	/* the latest MAIL did not report it */
+};
+
+struct sg_session {
+	const struct sg_config *cfg;
+	struct evlog	*log;
+	struct strbuf	 line;
+	char		 id[32];
+	unsigned	 seq;
+	struct timespec	 start;
+
+	struct ipaddr	 client;
+	char		 client_addr[64];
+
+	int		 helo_seen;
+	char		 helo[SG_NAME_MAX];
+	int		 plaintext_seen;
+	int		 tls_active;
+	unsigned	 tls_boundary_seq;	/* 0: no boundary seen */
+	unsigned	 auth_discarded_seq;	/* 0: nothing discarded */
+
+	struct sg_auth	 auth;
+
+	unsigned	 txn;
+	int		 in_txn;
+	unsigned	 txn_headers;
+	unsigned long long txn_size;
+
+	unsigned	 transactions;
+	unsigned	 resets;
+	unsigned	 rcpts;
+	unsigned	 rejected;
+};
+
+static char id_prefix[16];
+static atomic_ulong id_counter;
+
+void
+session_ids_init(void)
+{
+	unsigned int r;
+
+	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+		r = (unsigned)getpid() ^ (unsigned)time(NULL);
+	snprintf(id_prefix, sizeof(id_prefix), "%08x", r);
+}
+
+struct sg_session *
+session_new(const struct sg_config *cfg, struct evlog *log)
+{
+	struct sg_session *s;
+	unsigned long n;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	if (id_prefix[0] == '\0')
+		session_ids_init();
+	s->cfg = cfg;
+	s->log = log;
+	strbuf_init(&s->line);
+	n = atomic_fetch_add(&id_counter, 1) + 1;
+	snprintf(s->id, sizeof(s->id), "%s.%lu", id_prefix, n);
+	clock_gettime(CLOCK_MONOTONIC, &s->start);
+	strcpy(s->client_addr, "unknown");
+	return s;
+}
+
+void
+session_free(struct sg_session *s)
+{
+	if (s == NULL)
+		return;
+	strbuf_free(&s->line);
+	free(s);
+}
+
+const char *
+session_id(const struct sg_session *s)
+{
+	return s->id;
+}
+
+const struct sg_config *
+session_config(const struct sg_session *s)
+{
+	return s->cfg;
+}
+
+int
+session_authenticated(const struct sg_session *s)
+{
+	return s->auth.valid;
+}
+
+const char *
+session_auth_user(const struct sg_session *s)
+{
+	return s->auth.valid ? s->auth.user : NULL;
+}
+
+unsigned
+session_seq(const struct sg_session *s)
+{
+	return s->seq;
+}
+
+unsigned
+session_txn(const struct sg_session *s)
+{
+	return s->txn;
+}
+
+int
+session_in_txn(const struct sg_session *s)
+{
+	return s->in_txn;
+}
+
+const char *
+verdict_name(enum sg_verdict v)
+{
+	switch (v) {
+	case VERDICT_ACCEPT:
+		return "accept";
+	case VERDICT_REJECT:
+		return "reject";
+	case VERDICT_WOULD_REJECT:
+		return "would_reject";
+	case VERDICT_TEMPFAIL:
+		return "tempfail";
+	case VERDICT_MTA_REJECTED:
+		return "mta_rejected";
+	}
+	return "tempfail";
+}
+
+/* Helpers. */
+
+static int
+empty(const char *v)
+{
+	return v == NULL || *v == '\0';
+}
+
+/* Copies a wire value into a bounded field (cut at a byte boundary). */
+static void
+copy_bounded(char *dst, size_t size, const char *src)
+{
+	size_t	len = strlen(src);
+
+	if (len >= size)
+		len = size - 1;
+	memcpy(dst, src, len);
+	dst[len] = '\0';
+}
+
+static void
+begin(struct sg_session *s, struct evline *l, const char *event)
+{
+	s->seq++;
+	evlog_begin(l, s->log, &s->line, s->id, s->seq, event);
+}
+
+static void
+put_auth(struct sg_session *s, struct evline *l, const char *key)
+{
+	if (!s->auth.valid) {
+		evlog_null(l, key);
+		return;
+	}
+	evlog_obj_begin(l, key);
+	evlog_str(l, "user", s->auth.user);
+	evlog_str(l, "mech", s->auth.mech[0] ? s->auth.mech : NULL);
+	evlog_int(l, "since_seq", s->auth.since_seq);
+	evlog_str(l, "source", s->auth.carried ? "carried" : "mta");
+	evlog_obj_end(l);
+}
+
+static void
+anomaly(struct sg_session *s, const char *kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+anomaly(struct sg_session *s, const char *kind, const char *fmt, ...)
+{
+	struct evline l;
+	char	detail[1024];
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	begin(s, &l, "anomaly");
+	evlog_str(&l, "kind", kind);
+	evlog_str(&l, "detail", detail);
+	evlog_end(&l);
+}
+
+static void
+txn_clear(struct sg_session *s)
+{
+	s->in_txn = 0;
+	s->txn_headers = 0;
+	s->txn_size = 0;
+}
+
+enum auth_change {
+	AUTH_NONE,		/* not reported, not remembered */
+	AUTH_SAME,		/* reported as remembered */
+	AUTH_NEW,		/* first report */
+	AUTH_CHANGED,		/* a different identity (S5) */
+	AUTH_CARRIED,		/* not reported, remembered (S2) */
+};
+
+/*
+ * Applies what the MTA says about SASL at the event numbered seq; at_mail:
+ * this is a MAIL event, where the MTA reports the login if there is one.
+ * The caller logs the anomalies after its own event line; *old keeps the
+ * identity that a change replaced.
+ */
+static enum auth_change
+note_auth(struct sg_session *s, const struct sg_auth_macros *am, int at_mail,
+    unsigned seq, struct sg_auth *old)
+{
+	const char *authen = am ? am->authen : NULL;
+	const char *type = am ? am->type : NULL;
+	char	user[SG_NAME_MAX];
+
+	*old = s->auth;
+	if (empty(authen)) {
+		if (!s->auth.valid)
+			return AUTH_NONE;
+		if (!at_mail)
+			return AUTH_SAME;
+		s->auth.carried = 1;
+		return AUTH_CARRIED;
+	}
+	copy_bounded(user, sizeof(user), authen);
+	if (s->auth.valid && strcmp(s->auth.user, user) == 0) {
+		s->auth.carried = 0;
+		if (!empty(type))
+			copy_bounded(s->auth.mech, sizeof(s->auth.mech), type);
+		return AUTH_SAME;
+	}
+	s->auth.carried = 0;
+	s->auth.resets = 0;
+	s->auth.since_seq = seq;
+	memcpy(s->auth.user, user, sizeof(user));
+	copy_bounded(s->auth.mech, sizeof(s->auth.mech), empty(type) ? "" : type);
+	if (s->auth.valid)
+		return AUTH_CHANGED;
+	s->auth.valid = 1;
+	return AUTH_NEW;
+}
+
+static void
+auth_anomalies(struct sg_session *s, enum auth_change what,
+    const struct sg_auth *old)
+{
+	if (what == AUTH_CHANGED)
+		anomaly(s, "auth_changed", "the MTA reported login %s at seq %u, "
+		    "now %s; the newest report wins", old->user, old->since_seq,
+		    s->auth.user);
+	else if (what == AUTH_CARRIED)
+		anomaly(s, "auth_carried", "the MTA did not report the login "
+		    "at this MAIL; %s (%s) from seq %u still stands",
+		    s->auth.user, s->auth.mech[0] ? s->auth.mech : "?",
+		    s->auth.since_seq);
+}
+
+/* Events. */
+
+void
+session_on_connect(struct sg_session *s, const char *name,
+    const struct sockaddr *sa, const char *daemon)
+{
+	struct evline l;
+	unsigned port = 0;
+
+	if (ipaddr_from_sockaddr(sa, &s->client, &port) == 0)
+		ipaddr_format(&s->client, s->client_addr, sizeof(s->client_addr));
+	begin(s, &l, "connect");
+	evlog_str(&l, "client_addr", s->client_addr);
+	if (s->client.family)
+		evlog_int(&l, "client_port", port);
+	else
+		evlog_null(&l, "client_port");
+	evlog_str(&l, "client_name", name);
+	evlog_str(&l, "daemon", empty(daemon) ? NULL : daemon);
+	evlog_end(&l);
+}
+
+void
+session_on_helo(struct sg_session *s, const char *helo,
+    const struct sg_tls_macros *tls)
+{
+	struct evline l;
+	int	tls_now;
+
+	tls_now = tls && (!empty(tls->version) || !empty(tls->cipher));
+	txn_clear(s);
+	if (tls_now && !s->tls_active) {
+		s->tls_active = 1;
+		begin(s, &l, "tls");
+		evlog_str(&l, "version", empty(tls->version) ? NULL : tls->version);
+		evlog_str(&l, "cipher", empty(tls->cipher) ? NULL : tls->cipher);
+		if (!empty(tls->bits) && strspn(tls->bits, "0123456789") == strlen(tls->bits)
+		    && strlen(tls->bits) < 10)
+			evlog_int(&l, "bits", atoll(tls->bits));
+		else
+			evlog_str(&l, "bits", empty(tls->bits) ? NULL : tls->bits);
+		evlog_end(&l);
+		if (s->plaintext_seen) {
+			/* RFC 3207 4.2: forget what the client said before TLS */
+			s->tls_boundary_seq = s->seq;
+			if (s->auth.valid) {
+				s->auth_discarded_seq = s->seq;
+				memset(&s->auth, 0, sizeof(s->auth));
+			}
+			s->helo_seen = 0;
+			s->helo[0] = '\0';
+		}
+	} else if (!tls_now) {
+		s->plaintext_seen = 1;
+	}
+	s->helo_seen = 1;
+	copy_bounded(s->helo, sizeof(s->helo), helo ? helo : "");
+	begin(s, &l, "helo");
+	evlog_str(&l, "helo", helo ? helo : "");
+	if (tls_now) {
+		evlog_obj_begin(&l, "tls");
+		evlog_str(&l, "version", empty(tls->version) ? NULL : tls->version);
+		evlog_str(&l, "cipher", empty(tls->cipher) ? NULL : tls->cipher);
+		evlog_str(&l, "bits", empty(tls->bits) ? NULL : tls->bits);
+		evlog_obj_end(&l);
+	} else {
+		evlog_null(&l, "tls");
+	}
+	evlog_end(&l);
+}
+
+static const char *
+auth_param(const char *const *argv, size_t argc, const struct sg_auth_macros *am)
+{
+	size_t	i;
+
+	for (i = 1; i < argc; i++)
+		if (argv[i] && strncasecmp(argv[i], "AUTH=", 5) == 0)
+			return argv[i] + 5;
+	return am && !empty(am->author) ? am->author : NULL;
+}
+
+void
+session_on_mail(struct sg_session *s, const char *const *argv, size_t argc,
+    const struct sg_auth_macros *am)
+{
+	struct evline l;
+	struct sg_auth old;
+	enum auth_change what;
+	const char *param;
+	size_t	i;
+
+	if (!s->tls_active)
+		s->plaintext_seen = 1;
+	txn_clear(s);
+	s->txn++;
+	s->transactions++;
+	s->in_txn = 1;
+	param = auth_param(argv, argc, am);
+
+	s->seq++;
+	what = note_auth(s, am, 1, s->seq, &old);
+	evlog_begin(&l, s->log, &s->line, s->id, s->seq, "mail");
+	evlog_int(&l, "txn", s->txn);
+	evlog_str(&l, "sender", argc > 0 ? argv[0] : NULL);
+	evlog_arr_begin(&l, "args");
+	for (i = 1; i < argc; i++)
+		evlog_arr_str(&l, argv[i]);
+	evlog_arr_end(&l);
+	put_auth(s, &l, "auth");
+	if (param)
+		evlog_str(&l, "auth_param", param);
+	evlog_end(&l);
+
+	if (!s->helo_seen)
+		anomaly(s, "mail_without_helo", "MAIL FROM before any HELO/EHLO%s",
+		    s->tls_boundary_seq ? " since STARTTLS" : "");
+	auth_anomalies(s, what, &old);
+	if (param && strcmp(param, "<>") != 0 && !s->auth.valid)
+		anomaly(s, "client_auth_param", "client sent AUTH=%.256s on MAIL "
+		    "FROM without authenticating; ignored (RFC 4954 section 5)",
+		    param);
+}
+
+static void
+reason_authenticated(const struct sg_session *s, char *buf, size_t size)
+{
+	size_t	n;
+
+	n = (size_t)snprintf(buf, size, "authenticated as %s (%s) at seq %u",
+	    s->auth.user, s->auth.mech[0] ? s->auth.mech : "?",
+	    s->auth.since_seq);
+	if (n >= size)
+		return;
+	if (s->auth.resets)
+		snprintf(buf + n, size - n, ", carried across %u reset%s",
+		    s->auth.resets, s->auth.resets == 1 ? "" : "s");
+	else if (s->auth.carried)
+		snprintf(buf + n, size - n, ", carried");
+}
+
+static void
+reason_refused(const struct sg_session *s, char *buf, size_t size)
+{
+	if (s->auth_discarded_seq)
+		snprintf(buf, size, "not authenticated: auth discarded by "
+		    "STARTTLS at seq %u", s->auth_discarded_seq);
+	else if (s->tls_boundary_seq)
+		snprintf(buf, size, "not authenticated since STARTTLS at seq %u "
+		    "(a login before it does not count, RFC 3207)",
+		    s->tls_boundary_seq);
+	else
+		snprintf(buf, size, "not authenticated");
+}
+
+static void
+reason_policy(const struct sg_session *s, const struct policy_result *pr,
+    const char *rcpt, char *buf, size_t size)
+{
+	switch (pr->why) {
+	case WHY_LOCAL:
+		snprintf(buf, size, "recipient domain in local_domains");
+		break;
+	case WHY_RELAY_DOMAIN:
+		snprintf(buf, size, "recipient domain in relay_domains");
+		break;
+	case WHY_NO_DOMAIN:
+		snprintf(buf, size, "recipient without a domain is local");
+		break;
+	case WHY_AUTHENTICATED:
+		reason_authenticated(s, buf, size);
+		break;
+	case WHY_TRUSTED:
+		snprintf(buf, size, "client %s in trusted_networks",
+		    s->client_addr);
+		break;
+	case WHY_REFUSED:
+		reason_refused(s, buf, size);
+		break;
+	}
+	(void)rcpt;
+}
+
+/* Builds the reply text from relay_reply, %r standing for the reason. */
+static void
+expand_reply(const struct sg_reply *r, const char *reason, char *out,
+    size_t size)
+{
+	const char *p;
+	size_t	n = 0;
+
+	for (p = r->text; *p && n + 1 < size; p++) {
+		if (p[0] == '%' && p[1] == 'r') {
+			const char *q;
+
+			for (q = reason; *q && n + 1 < size; q++) {
+				unsigned char c = (unsigned char)*q;
+
+				out[n++] = (c < 0x20 || c > 0x7e) ? '?' : (char)c;
+			}
+			p++;
+			continue;
+		}
+		out[n++] = *p;
+	}
+	out[n] = '\0';
+}
+
+void
+tempfail_result(struct sg_rcpt_result *res, const char *why)
+{
+	(void)why;
+	res->verdict = VERDICT_TEMPFAIL;
+	strcpy(res->code, "451");
+	strcpy(res->xcode, "4.3.0");
+	snprintf(res->text, sizeof(res->text),
+	    "Temporary failure in relay check, try again later");
+}
+
+void
+session_on_rcpt(struct sg_session *s, const char *const *argv, size_t argc,
+    const struct sg_auth_macros *am, const char *rcpt_mailer,
+    struct sg_rcpt_result *res)
+{
+	struct evline l;
+	struct sg_auth old;
+	struct policy_result pr;
+	enum auth_change what;
+	const char *rcpt = argc > 0 && argv[0] ? argv[0] : "";
+	char	reason[1024];
+
+	if (!s->tls_active)
+		s->plaintext_seen = 1;
+	s->seq++;
+	s->rcpts++;
+	what = note_auth(s, am, 0, s->seq, &old);
+	pr = policy_decide_rcpt(s->cfg, s->client.family ? &s->client : NULL,
+	    rcpt, s->auth.valid);
+	reason_policy(s, &pr, rcpt, reason, sizeof(reason));
+	memset(res, 0, sizeof(*res));
+	if (rcpt_mailer && strcmp(rcpt_mailer, "error") == 0) {
+		res->verdict = VERDICT_MTA_REJECTED;
+		snprintf(reason + strlen(reason), sizeof(reason) - strlen(reason),
+		    "; already rejected by the MTA");
+	} else if (pr.permitted) {
+		res->verdict = VERDICT_ACCEPT;
+	} else {
+		res->verdict = s->cfg->mode == MODE_MONITOR ?
+		    VERDICT_WOULD_REJECT : VERDICT_REJECT;
+		memcpy(res->code, s->cfg->relay_reply.code, sizeof(res->code));
+		memcpy(res->xcode, s->cfg->relay_reply.xcode, sizeof(res->xcode));
+		expand_reply(&s->cfg->relay_reply, reason, res->text,
+		    sizeof(res->text));
+		if (res->verdict == VERDICT_REJECT)
+			s->rejected++;
+	}
+
+	evlog_begin(&l, s->log, &s->line, s->id, s->seq, "rcpt");
+	evlog_int(&l, "txn", s->txn);
+	evlog_str(&l, "rcpt", rcpt);
+	evlog_bool(&l, "relay", pr.relay);
+	evlog_str(&l, "verdict", verdict_name(res->verdict));
+	if (res->code[0]) {
+		char	reply[SG_REPLY_TEXT_MAX + 32];
+
+		snprintf(reply, sizeof(reply), "%s%s%s %s", res->code,
+		    res->xcode[0] ? " " : "", res->xcode, res->text);
+		evlog_str(&l, "reply", reply);
+	}
+	evlog_str(&l, "reason", reason);
+	put_auth(s, &l, "auth");
+	evlog_end(&l);
+	auth_anomalies(s, what, &old);
+}
+
+static void
+txn_event(struct sg_session *s, const char *event)
+{
+	struct evline l;
+
+	begin(s, &l, event);
+	evlog_int(&l, "txn", s->txn);
+	evlog_end(&l);
+}
+
+void
+session_on_data(struct sg_session *s)
+{
+	txn_event(s, "data");
+}
+
+void
+session_on_header(struct sg_session *s, const char *name, const char *value)
+{
+	(void)name;
+	(void)value;
+	s->txn_headers++;
+}
+
+void
+session_on_eoh(struct sg_session *s)
+{
+	txn_event(s, "eoh");
+}
+
+void
+session_on_body(struct sg_session *s, size_t len)
+{
+	s->txn_size += len;
+}
+
+void
+session_on_eom(struct sg_session *s, const char *queue_id)
+{
+	struct evline l;
+
+	begin(s, &l, "eom");
+	evlog_int(&l, "txn", s->txn);
+	evlog_str(&l, "queue_id", empty(queue_id) ? NULL : queue_id);
+	evlog_int(&l, "size", (long long)s->txn_size);
+	evlog_int(&l, "headers", s->txn_headers);
+	evlog_str(&l, "verdict", "accept");
+	evlog_end(&l);
+	txn_clear(s);
+}
+
+void
+session_on_abort(struct sg_session *s)
+{
+	txn_event(s, "abort");
+	s->resets++;
+	if (s->auth.valid)
+		s->auth.resets++;
+	txn_clear(s);
+}
+
+void
+session_on_unknown(struct sg_session *s, const char *command)
+{
+	struct evline l;
+	unsigned seq;
+
+	if (!s->tls_active)
+		s->plaintext_seen = 1;
+	begin(s, &l, "unknown");
+	seq = s->seq;
+	evlog_str(&l, "command", command ? command : "");
+	evlog_end(&l);
+	anomaly(s, "unknown_command", "the client sent a command the MTA "
+	    "does not know (seq %u)", seq);
+}
+
+void
+session_on_close(struct sg_session *s)
+{
+	struct evline l;
+	struct timespec now;
+	long long ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (long long)(now.tv_sec - s->start.tv_sec) * 1000
+	    + (now.tv_nsec - s->start.tv_nsec) / 1000000;
+	begin(s, &l, "close");
+	evlog_int(&l, "duration_ms", ms < 0 ? 0 : ms);
+	evlog_int(&l, "transactions", s->transactions);
+	evlog_int(&l, "resets", s->resets);
+	evlog_int(&l, "rcpts", s->rcpts);
+	evlog_int(&l, "rejected", s->rejected);
+	put_auth(s, &l, "auth");
+	evlog_end(&l);
+}

@@ -1,0 +1,148 @@
+/*
+ * NAME
+ *	addr - mail address and domain helpers
+ * SYNOPSIS
+ *	#include "util/addr.h"
+ *
+ *	int addr_domain(addr, &dom, &domlen)
+ *	int domain_match(entry, dom, domlen)
+ *	int domain_valid(entry, &why)
+ * DESCRIPTION
+ *	addr_domain() finds the domain of an envelope address as an MTA
+ *	hands it to a milter: optional angle brackets, an optional RFC 5321
+ *	source route (@a,@b:user@domain), a local part that may be quoted
+ *	("a@b"@example.com) with backslash escapes. It returns ADDR_DOMAIN
+ *	with dom/domlen pointing into addr (a trailing dot left out),
+ *	ADDR_NO_DOMAIN for an address without '@' (e.g. "postmaster"), and
+ *	ADDR_MALFORMED for anything it cannot read (unbalanced quote, empty
+ *	domain, "<>"). It never writes to addr.
+ *
+ *	domain_match() compares case-insensitively: an entry "example.com"
+ *	matches that domain only; an entry ".example.com" matches
+ *	example.com and every subdomain of it.
+ *
+ *	domain_valid() checks a configured entry: letters, digits, '-', '.',
+ *	'_' and, for address literals, '[', ']', ':'; no empty labels.
+ * DIAGNOSTICS
+ *	domain_valid() returns 0 when the entry is good, -1 and a reason
+ *	otherwise.
+ */
+#include <ctype.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util/addr.h"
+
+int
+addr_domain(const char *addr, const char **dom, size_t *domlen)
+{
+	const char *p = addr, *end, *at = NULL;
+	int	inquote = 0;
+
+	*dom = NULL;
+	*domlen = 0;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	end = p + strlen(p);
+	while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	if (end > p && *p == '<') {
+		if (end[-1] != '>')
+			return ADDR_MALFORMED;
+		p++;
+		end--;
+	}
+	if (p == end)
+		return ADDR_MALFORMED;
+	if (*p == '@') {
+		/* source route: skip to the colon that ends it */
+		while (p < end && *p != ':')
+			p++;
+		if (p == end)
+			return ADDR_MALFORMED;
+		p++;
+	}
+	for (; p < end; p++) {
+		if (inquote) {
+			if (*p == '\\' && p + 1 < end)
+				p++;
+			else if (*p == '"')
+				inquote = 0;
+		} else if (*p == '"') {
+			inquote = 1;
+		} else if (*p == '\\' && p + 1 < end) {
+			p++;
+		} else if (*p == '@') {
+			at = p;
+		}
+	}
+	if (inquote)
+		return ADDR_MALFORMED;
+	if (at == NULL)
+		return ADDR_NO_DOMAIN;
+	at++;
+	while (end > at && end[-1] == '.')
+		end--;
+	if (end == at)
+		return ADDR_MALFORMED;
+	*dom = at;
+	*domlen = (size_t)(end - at);
+	return ADDR_DOMAIN;
+}
+
+int
+domain_match(const char *entry, const char *dom, size_t len)
+{
+	size_t	elen;
+
+	if (entry[0] == '.') {
+		elen = strlen(entry + 1);
+		if (len == elen && strncasecmp(entry + 1, dom, len) == 0)
+			return 1;
+		elen = strlen(entry);
+		return len > elen
+		    && strncasecmp(entry, dom + len - elen, elen) == 0;
+	}
+	elen = strlen(entry);
+	return len == elen && strncasecmp(entry, dom, len) == 0;
+}
+
+int
+domain_valid(const char *entry, const char **why)
+{
+	const char *p = entry;
+	int	label = 0;
+
+	if (*p == '.')
+		p++;
+	if (*p == '\0') {
+		*why = "empty domain";
+		return -1;
+	}
+	if (*p == '[') {
+		if (entry[strlen(entry) - 1] != ']' || p != entry) {
+			*why = "bad address literal";
+			return -1;
+		}
+		return 0;
+	}
+	for (; *p; p++) {
+		if (*p == '.') {
+			if (label == 0) {
+				*why = "empty label";
+				return -1;
+			}
+			label = 0;
+		} else if (isalnum((unsigned char)*p) || *p == '-' || *p == '_') {
+			label++;
+		} else {
+			*why = "character not allowed in a domain";
+			return -1;
+		}
+	}
+	if (label == 0) {
+		*why = "empty label";
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,14 @@
+#ifndef SG_ADDR_H
+#define SG_ADDR_H
+
+#include <stddef.h>
+
+#define ADDR_NO_DOMAIN	0
+#define ADDR_DOMAIN	1
+#define ADDR_MALFORMED	(-1)
+
+int	addr_domain(const char *, const char **, size_t *);
+int	domain_match(const char *, const char *, size_t);
+int	domain_valid(const char *, const char **);
+
+#endif

@@ -1,0 +1,10 @@
+#ifndef SG_MSG_H
+#define SG_MSG_H
+
+void	msg_init(const char *, int);
+void	msg_to_syslog(int);
+void	msg_info(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	msg_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	msg_fatal(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+#endif
