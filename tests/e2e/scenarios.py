@@ -2,13 +2,19 @@
 JSON log sessguard wrote for that very session (found by the client's port)."""
 
 import concurrent.futures
+import re
+import signal
 import threading
+import time
 
 from e2e_common import (ScenarioFailure, check, contains, eq, message, reply_is, same_user,
                         scenario)
 
 REMOTE = "remote.example.net"   # not local, not relay_domains: a relay attempt
-
+# {daemon_name} per listener (postfix_mta.py sets milter_macro_daemon_name,
+# sendmail_mta.py names its DAEMON_OPTIONS); an MTA class may say otherwise
+# with a daemon_names attribute.
+DAEMON_NAMES = {"second_line": "second-line", "front_end": "front-end"}
 
 def expect_accepted_relay(ctx, sess, rcpt, login, mech=None):
     ev = sess.one_rcpt(rcpt)
@@ -31,12 +37,15 @@ def expect_accepted_relay(ctx, sess, rcpt, login, mech=None):
 def expect_refused_relay(ctx, sess, rcpt, reply, phrase="not authenticated"):
     """Relay refused: by Postfix itself on the second line (verdict mta_rejected),
     by sessguard on the front end (verdict reject, reason has the phrase)."""
-    reply_is(reply, "554 5.7.1", "RCPT TO:<%s>" % rcpt)
     ev = sess.one_rcpt(rcpt)
     eq(ev.get("relay"), True, "rcpt %s relay" % rcpt)
     if ctx.mta_guards:
+        # the MTA's own refusal: Postfix 554 5.7.1, Sendmail 550 5.7.1
+        line = reply_is(reply, "5", "RCPT TO:<%s>" % rcpt)
+        contains(line, "5.7.1", "RCPT TO:<%s> reply" % rcpt)
         eq(ev.get("verdict"), "mta_rejected", "rcpt %s verdict (MTA refused it first)" % rcpt)
     else:
+        reply_is(reply, "554 5.7.1", "RCPT TO:<%s>" % rcpt)
         eq(ev.get("verdict"), "reject", "rcpt %s verdict" % rcpt)
         contains(ev.get("reason"), phrase, "rcpt %s reason" % rcpt)
         contains(ev.get("reply"), "5.7.1", "rcpt %s reply" % rcpt)
@@ -51,12 +60,28 @@ def expect_local(sess, rcpt, reply):
     return ev
 
 
+def wait_delivered(mta, qid, rcpts, timeout=15.0):
+    deadline = time.time() + timeout
+    while True:
+        log = mta.maillog_text()
+        missing = [r for r in rcpts
+                   if not re.search(r"%s: to=<%s>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:%d,.*"
+                                    r"status=sent" % (qid, re.escape(r), mta.port_sink), log)]
+        if not missing:
+            return
+        if time.time() > deadline:
+            raise ScenarioFailure("message %s to %s not delivered to the smtp-sink within %.0fs"
+                                  % (qid, missing, timeout))
+        time.sleep(0.1)
+
+
 def expect_connect(ctx, sess, client):
     c = sess.lines[0]
     eq(c.get("client_addr"), client.local_addr, "connect client_addr")
-    if ctx.mta.name == "postfix":
-        # milter_macro_daemon_name is set per listener in postfix_mta.py
-        eq(c.get("daemon"), ctx.deployment.replace("_", "-"), "connect daemon")
+    names = getattr(ctx.mta, "daemon_names", None) or DAEMON_NAMES
+    want = names.get(ctx.deployment)
+    if want:
+        eq(c.get("daemon"), want, "connect daemon ({daemon_name} of the listener)")
 
 
 # ---------------------------------------------------------------------------
@@ -127,7 +152,8 @@ def multi_txn(ctx):
     # 1: complete message
     reply_is(c.cmd("MAIL FROM:<%s>" % sender), "250", "MAIL 1")
     reply_is(c.cmd("RCPT TO:<%s>" % rcpts[0]), "250", "RCPT 1")
-    reply_is(c.data(message(sender, rcpts[:1])), "250", "end of DATA 1")
+    d1 = c.data(message(sender, rcpts[:1]))
+    reply_is(d1, "250", "end of DATA 1")
     reply_is(c.cmd("RSET"), "250", "RSET after DATA")
     # 2: aborted by RSET
     reply_is(c.cmd("MAIL FROM:<%s>" % sender), "250", "MAIL 2")
@@ -139,7 +165,8 @@ def multi_txn(ctx):
     reply_is(c.cmd("MAIL FROM:<%s>" % sender), "250", "MAIL 3")
     reply_is(c.cmd("RCPT TO:<%s>" % rcpts[2]), "250", "RCPT 3a")
     reply_is(c.cmd("RCPT TO:<%s>" % rcpts[3]), "250", "RCPT 3b")
-    reply_is(c.data(message(sender, rcpts[2:])), "250", "end of DATA 3")
+    d3 = c.data(message(sender, rcpts[2:]))
+    reply_is(d3, "250", "end of DATA 3")
     s = ctx.session(c)
     for r in rcpts:
         expect_accepted_relay(ctx, s, r, login, mech="PLAIN")
@@ -151,6 +178,16 @@ def multi_txn(ctx):
     check(s.events("abort"), "no abort event for the RSET inside transaction 2: " + s.brief())
     check(any(a.get("txn") == txns[1] for a in s.events("abort")),
           "no abort of txn %s: %s" % (txns[1], s.events("abort")))
+    eoms = s.events("eom")
+    eq([e.get("txn") for e in eoms], [txns[0], txns[2]], "txn of the eom events")
+    if hasattr(ctx.mta, "maillog_text"):
+        # Postfix: the queue id in the DATA reply is the one sessguard logged, and the
+        # accepted messages went to the smtp-sink on loopback, nowhere else.
+        for reply, eom, to in ((d1, eoms[0], rcpts[:1]), (d3, eoms[1], rcpts[2:])):
+            m = re.search(r"queued as (\w+)", reply[1].decode("latin-1"))
+            check(m, "no queue id in the DATA reply %r" % (reply,))
+            eq(eom.get("queue_id"), m.group(1), "eom queue_id")
+            wait_delivered(ctx.mta, m.group(1), to)
 
 
 @scenario("auth_then_starttls_discards_auth", needs=("auth_plain", "starttls"))
@@ -172,10 +209,24 @@ def starttls_discards(ctx):
     r = c.cmd("RCPT TO:<%s>" % after)
     s = ctx.session(c)
     expect_accepted_relay(ctx, s, before, login)
-    check(s.events("tls"), "no tls event: " + s.brief())
+    tls = s.one("tls")
+    check(str(tls.get("version", "")).startswith("TLS") and tls.get("cipher"),
+          "tls event without version/cipher: %r" % tls)
     helos = s.events("helo")
     check(len(helos) >= 2 and helos[-1].get("tls"), "the EHLO after STARTTLS has no tls "
           "object: %s" % helos)
+    if ctx.has("keeps_auth_across_starttls"):
+        # Sendmail 8.17 keeps the SASL login across STARTTLS (a second AUTH gets
+        # "503 5.5.0 Already Authenticated") and reports {auth_authen} again with the
+        # MAIL after TLS.  By S1 that fresh MTA report authenticates the session:
+        # the relay is accepted, and the auth is dated after the TLS boundary.
+        reply_is(r, "250", "RCPT after TLS (MTA still reports the login)")
+        ev = expect_accepted_relay(ctx, s, after, login)
+        eq(ev["auth"].get("source"), "mta", "auth.source after TLS")
+        check(ev["auth"]["since_seq"] > tls["seq"], "auth since_seq %s is not after the TLS "
+              "boundary at seq %s (a login from before TLS must not be carried)"
+              % (ev["auth"]["since_seq"], tls["seq"]))
+        return
     ev = expect_refused_relay(ctx, s, after, r, phrase="STARTTLS")
     eq(ev.get("auth"), None, "rcpt after TLS auth")
 
@@ -233,6 +284,9 @@ def stopped(ctx):
               "%s: no 4xx defer while sessguard is down: %s"
               % ("authenticated" if authed else "unauthenticated", c.text()))
         check(not 200 <= rr[0] < 300, "RCPT accepted while sessguard is down: " + c.text())
+        if ctx.mta.name == "postfix":
+            # milter_default_action = tempfail: Postfix answers MAIL with 451 4.7.1
+            reply_is(replies[-2], "451 4.7.1", "MAIL while sessguard is down")
         check(dr[0] != 354, "DATA accepted while sessguard is down: " + c.text())
     if ctx.mta.name == "postfix":
         log = ctx.mta.maillog_text()
@@ -249,7 +303,9 @@ def parallel(ctx):
     def one(i):
         authed = i % 2 == 0
         login, pw = ctx.user(i // 2)
-        src = "127.0.0.%d" % (1 + i % 3)
+        # Postfix: several loopback source addresses (all in the front end's
+        # mynetworks); other MTAs may only relay for 127.0.0.1 itself.
+        src = "127.0.0.%d" % (1 + i % 3) if ctx.mta.name == "postfix" else "127.0.0.1"
         c = ctx.client(source_addr=src)
         try:
             start.wait()
@@ -263,7 +319,7 @@ def parallel(ctx):
                 reply_is(c.auth_login(login, pw), "235", "AUTH LOGIN")
         relay1 = "r1-%02d@%s" % (i, REMOTE)
         relay2 = "r2-%02d@%s" % (i, REMOTE)
-        local = "u%02d@%s" % (i, ctx.local_domain)
+        local = "postmaster@" + ctx.local_domain
         reply_is(c.cmd("MAIL FROM:<p%02d@%s>" % (i, ctx.local_domain)), "250", "MAIL")
         r1 = c.cmd("RCPT TO:<%s>" % relay1)
         rl = c.cmd("RCPT TO:<%s>" % local)
@@ -300,3 +356,26 @@ def parallel(ctx):
         raise ScenarioFailure("%d of %d sessions failed; first: %s"
                               % (len(errors), n, " || ".join(errors[:3])))
     eq(len(set(sids)), n, "distinct session ids")
+
+
+@scenario("sessguard_killed_mid_session_mta_defers", phase="killed")
+def killed(ctx):
+    """sessguard dies (SIGKILL) while a session is open: the MTA must defer the
+    rest of that session (milter_default_action = tempfail), never relay."""
+    login, pw = ctx.user(2)
+    a = ctx.client()
+    u = ctx.client()
+    reply_is(a.ehlo("authed.example.net"), "250", "EHLO")
+    reply_is(a.auth_plain(login, pw), "235", "AUTH PLAIN")
+    reply_is(u.ehlo("stranger.example.net"), "250", "EHLO")
+    ctx.sessguard.proc.send_signal(signal.SIGKILL)
+    ctx.sessguard.proc.wait(5)
+    for c in (a, u):
+        m = c.cmd("MAIL FROM:<x@%s>" % ctx.local_domain)
+        r = c.cmd("RCPT TO:<nobody@%s>" % REMOTE)
+        d = c.cmd("DATA")
+        c.quit()
+        check(400 <= m[0] < 500 or 400 <= r[0] < 500,
+              "no 4xx after sessguard died: " + c.text())
+        check(not 200 <= r[0] < 300, "RCPT accepted after sessguard died: " + c.text())
+        check(d[0] != 354, "DATA accepted after sessguard died: " + c.text())

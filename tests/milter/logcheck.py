@@ -1,0 +1,201 @@
+#!/usr/bin/env python3
+"""Checks a sessguard JSON Lines log.
+
+usage: logcheck.py LOG [EXPECT]
+
+1. Every line is one JSON object with the fields SPEC section 5 gives its
+   event; seq counts 1, 2, 3 ... within each session (log_level commands)
+   or at least increases (decisions).
+2. EXPECT, if given, lists lines that must appear in the log in that order
+   (other lines may come between). A line of EXPECT is an event name and
+   conditions:  key=value (JSON value, else a string), key~=text (the
+   string contains text), key! (the field is absent). Dotted keys reach
+   into objects (auth.source=carried). '# ...' lines are comments; a line
+   'session' makes the next match start a new session (a later one than
+   the session matched so far). A line starting with '!' must NOT appear
+   anywhere in the log: '!rcpt verdict=accept relay=true'.
+"""
+import json
+import re
+import sys
+
+TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+AUTH_KEYS = {"user", "mech", "since_seq", "source"}
+FIELDS = {
+    "connect": ["client_addr", "client_port", "client_name", "daemon"],
+    "helo": ["helo", "tls"],
+    "tls": ["version", "cipher", "bits"],
+    "mail": ["txn", "sender", "args", "auth"],
+    "rcpt": ["txn", "rcpt", "relay", "verdict", "reason", "auth"],
+    "data": ["txn"],
+    "eoh": ["txn"],
+    "eom": ["txn", "queue_id", "size", "headers", "verdict"],
+    "abort": ["txn"],
+    "unknown": ["command"],
+    "anomaly": ["kind", "detail"],
+    "close": ["duration_ms", "transactions", "resets", "rcpts", "rejected",
+              "auth"],
+}
+VERDICTS = {"accept", "reject", "would_reject", "tempfail", "mta_rejected"}
+KINDS = {"auth_changed", "auth_carried", "unknown_command",
+         "mail_without_helo", "client_auth_param"}
+
+
+def fail(msg):
+    print("FAIL: logcheck: " + msg)
+    sys.exit(1)
+
+
+def check_auth(n, a):
+    if a is None:
+        return
+    if not isinstance(a, dict) or set(a) != AUTH_KEYS:
+        fail("line %d: bad auth object %r" % (n, a))
+    if a["source"] not in ("mta", "carried"):
+        fail("line %d: bad auth.source %r" % (n, a["source"]))
+    if not isinstance(a["since_seq"], int) or a["since_seq"] < 1:
+        fail("line %d: bad auth.since_seq" % n)
+
+
+def check_schema(lines):
+    last = {}
+    events = []
+    for n, raw in enumerate(lines, 1):
+        try:
+            ev = json.loads(raw)
+        except ValueError as e:
+            fail("line %d is not JSON (%s): %r" % (n, e, raw[:200]))
+        if not isinstance(ev, dict):
+            fail("line %d is not an object" % n)
+        for k in ("ts", "session", "seq", "event"):
+            if k not in ev:
+                fail("line %d lacks %s" % (n, k))
+        if not TS.match(ev["ts"]):
+            fail("line %d: ts %r is not RFC 3339 UTC with microseconds"
+                 % (n, ev["ts"]))
+        name = ev["event"]
+        if name not in FIELDS:
+            fail("line %d: unknown event %r" % (n, name))
+        for k in FIELDS[name]:
+            if k not in ev:
+                fail("line %d: %s lacks %s" % (n, name, k))
+        sid, seq = ev["session"], ev["seq"]
+        if not isinstance(seq, int) or seq <= last.get(sid, 0):
+            fail("line %d: seq %r does not increase in session %s"
+                 % (n, seq, sid))
+        last[sid] = seq
+        if name == "rcpt":
+            if ev["verdict"] not in VERDICTS:
+                fail("line %d: bad verdict %r" % (n, ev["verdict"]))
+            if ev["verdict"] in ("reject", "tempfail") and "reply" not in ev:
+                fail("line %d: a refusal without reply" % n)
+            if not isinstance(ev["relay"], bool):
+                fail("line %d: relay is not a bool" % n)
+        if name == "anomaly" and ev["kind"] not in KINDS:
+            fail("line %d: unknown anomaly kind %r" % (n, ev["kind"]))
+        if name in ("mail", "rcpt", "close"):
+            check_auth(n, ev["auth"])
+        events.append(ev)
+    return events
+
+
+def lookup(ev, key):
+    cur = ev
+    for part in key.split("."):
+        if not isinstance(cur, dict) or part not in cur:
+            return False, None
+        cur = cur[part]
+    return True, cur
+
+
+def parse_cond(tok):
+    if tok.endswith("!"):
+        return (tok[:-1], "absent", None)
+    if "~=" in tok:
+        k, v = tok.split("~=", 1)
+        return (k, "contains", v)
+    k, v = tok.split("=", 1)
+    try:
+        val = json.loads(v)
+    except ValueError:
+        val = v
+    return (k, "eq", val)
+
+
+def matches(ev, name, conds):
+    if ev["event"] != name:
+        return False
+    for key, op, val in conds:
+        found, got = lookup(ev, key)
+        if op == "absent":
+            if found:
+                return False
+        elif not found:
+            return False
+        elif op == "contains":
+            if not isinstance(got, str) or val not in got:
+                return False
+        elif got != val or type(got) != type(val):
+            return False
+    return True
+
+
+def split_line(line):
+    # key=value tokens; a value may be "quoted text with spaces"
+    # ("quoted" only where a token starts, so JSON values keep their quotes)
+    return [t.replace("\0", " ") for t in
+            re.sub(r'(^|\s)"([^"]*)"(?=\s|$)',
+                   lambda m: m.group(1) + m.group(2).replace(" ", "\0"),
+                   line).split()]
+
+
+def check_expect(events, path):
+    pos = 0
+    done = set()
+    current = None
+    for n, line in enumerate(open(path, encoding="utf-8"), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line == "session":
+            if current is not None:
+                done.add(current)
+            current = None
+            continue
+        negate = line.startswith("!")
+        toks = split_line(line.lstrip("!"))
+        name, conds = toks[0], [parse_cond(t) for t in toks[1:]]
+        if negate:
+            for ev in events:
+                if matches(ev, name, conds):
+                    fail("%s:%d: unwanted line found: %s" % (path, n,
+                         json.dumps(ev)))
+            continue
+        while pos < len(events):
+            ev = events[pos]
+            pos += 1
+            if ev["session"] in done:
+                continue
+            if current is not None and ev["session"] != current:
+                continue
+            if matches(ev, name, conds):
+                current = ev["session"]
+                break
+        else:
+            fail("%s:%d: no line matches '%s' (in order)" % (path, n, line))
+
+
+def main():
+    if len(sys.argv) not in (2, 3):
+        print(__doc__)
+        sys.exit(2)
+    lines = open(sys.argv[1], encoding="utf-8").read().splitlines()
+    events = check_schema(lines)
+    if len(sys.argv) == 3:
+        check_expect(events, sys.argv[2])
+    print("logcheck: %d lines valid%s" % (len(events),
+          ", expectations met" if len(sys.argv) == 3 else ""))
+
+
+if __name__ == "__main__":
+    main()

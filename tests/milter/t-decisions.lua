@@ -1,0 +1,10 @@
+-- log_level = decisions keeps connect, rcpt, anomaly and close only.
+dofile(LIB)
+conn = start()
+session(conn, "192.0.2.10", "client.example.net")
+mail(conn, "<a@example.org>", nil, nil, "<victim@example.org>")
+rcpt(conn, "<x@remote.test>", SMFIR_REPLYCODE)
+ok(mt.abort(conn), "abort")
+ok(mt.unknown(conn, "BOGUS"), "unknown")
+expect(conn, SMFIR_CONTINUE, "unknown")
+mt.disconnect(conn)
