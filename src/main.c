@@ -77,14 +77,14 @@ prepare_unix_socket(const char *path)
 {
 	struct sockaddr_un sun;
 	struct stat st;
-	char	dir[sizeof(sun.sun_path)];
+	char	buf[sizeof(sun.sun_path)], *dir;
 	int	fd;
 
-	snprintf(dir, sizeof(dir), "%s", path);
-	if (stat(dirname(dir), &st) < 0 || !S_ISDIR(st.st_mode))
+	snprintf(buf, sizeof(buf), "%s", path);
+	dir = dirname(buf);
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
 		msg_fatal("socket unix:%s: directory %s does not exist "
-		    "(create it, or choose another socket with -p)",
-		    path, dirname(dir));
+		    "(create it, or choose another socket with -p)", path, dir);
 	if (lstat(path, &st) < 0) {
 		if (errno == ENOENT)
 			return;
