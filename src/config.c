@@ -867,15 +867,15 @@ config_line(struct sg_config *cfg, char *line, char *err, size_t errlen)
 	const struct cfg_key *k;
 	char	*p, *name, *value, *end, sub[512];
 
+	int	ctl = 0;
+
 	for (p = line; *p; p++) {
 		if (*p == '#' && (p == line || p[-1] == ' ' || p[-1] == '\t')) {
 			*p = '\0';
 			break;
 		}
-		if ((unsigned char)*p < 0x20 && *p != '\t') {
-			errf(err, errlen, "control character in line");
-			return -1;
-		}
+		if (((unsigned char)*p < 0x20 && *p != '\t') || *p == 0x7f)
+			ctl = 1;
 	}
 	name = line + strspn(line, " \t");
 	if (*name == '\0')
@@ -885,10 +885,20 @@ config_line(struct sg_config *cfg, char *line, char *err, size_t errlen)
 	p += strspn(p, " \t");
 	if (*p != '=') {
 		*end = '\0';
-		errf(err, errlen, "%.64s: expected 'key = value'", name);
+		if (ctl)
+			errf(err, errlen, "control character in line");
+		else
+			errf(err, errlen, "%.64s: expected 'key = value'", name);
 		return -1;
 	}
 	*end = '\0';
+	if (ctl) {
+		for (p = name; *p; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				*p = '?';
+		errf(err, errlen, "%.64s: control character in value", name);
+		return -1;
+	}
 	value = p + 1 + strspn(p + 1, " \t");
 	end = value + strlen(value);
 	while (end > value && (end[-1] == ' ' || end[-1] == '\t'))

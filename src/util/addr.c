@@ -3,6 +3,7 @@
  *	addr - mail address and domain helpers
  * SYNOPSIS
  *	#include "util/addr.h"
+#include "util/ipaddr.h"
  *
  *	int addr_domain(addr, &dom, &domlen)
  *	int domain_match(entry, dom, domlen)
@@ -22,7 +23,8 @@
  *	example.com and every subdomain of it.
  *
  *	domain_valid() checks a configured entry: letters, digits, '-', '.',
- *	'_' and, for address literals, '[', ']', ':'; no empty labels.
+ *	'_', no empty labels; or an address literal [192.0.2.1],
+ *	[IPv6:2001:db8::1].
  * DIAGNOSTICS
  *	domain_valid() returns 0 when the entry is good, -1 and a reason
  *	otherwise.
@@ -32,6 +34,7 @@
 #include <strings.h>
 
 #include "util/addr.h"
+#include "util/ipaddr.h"
 
 int
 addr_domain(const char *addr, const char **dom, size_t *domlen)
@@ -120,7 +123,18 @@ domain_valid(const char *entry, const char **why)
 		return -1;
 	}
 	if (*p == '[') {
-		if (entry[strlen(entry) - 1] != ']' || p != entry) {
+		struct ipaddr ip;
+		char	lit[64];
+		size_t	len = strlen(entry);
+
+		if (p != entry || len < 3 || entry[len - 1] != ']'
+		    || len - 2 >= sizeof(lit)) {
+			*why = "bad address literal";
+			return -1;
+		}
+		memcpy(lit, entry + 1, len - 2);
+		lit[len - 2] = '\0';
+		if (ipaddr_parse(lit, &ip) < 0) {
 			*why = "bad address literal";
 			return -1;
 		}

@@ -598,6 +598,17 @@ START_TEST(t_err_control_character_del)
 }
 END_TEST
 
+/*
+ * BUG: set_socket() checks the port with atoi(), whose int result wraps:
+ * "inet:4294967321@localhost" (2^32 + 25) passes as port 25 and is
+ * accepted, though the port is out of range.
+ */
+START_TEST(t_err_socket_port_wraps)
+{
+	bad_value("socket", "inet:4294967321@localhost", "port");
+}
+END_TEST
+
 START_TEST(t_err_line_too_long)
 {
 	size_t	n = 70000;
@@ -997,6 +1008,27 @@ START_TEST(t_load_file)
 }
 END_TEST
 
+START_TEST(t_load_empty_file)
+{
+	char	*path = tmpfile_with("", 0);
+	struct sg_config *cfg = config_load(path, err, sizeof(err));
+	struct sg_config *d = config_defaults(err, sizeof(err));
+	char	*pc, *pd;
+
+	ck_assert_ptr_nonnull(cfg);
+	ck_assert_ptr_nonnull(d);
+	pc = print_cfg(cfg);
+	pd = print_cfg(d);
+	ck_assert_str_eq(pc, pd);
+	free(pc);
+	free(pd);
+	config_free(cfg);
+	config_free(d);
+	unlink(path);
+	free(path);
+}
+END_TEST
+
 START_TEST(t_load_file_error_names_path)
 {
 	static const char text[] = "mode = monitor\n\nmode = bogus\n";
@@ -1120,6 +1152,7 @@ config_suite(void)
 	tcase_add_test(tc, t_err_control_character);
 	tcase_add_test(tc, t_err_control_character_names_key);
 	tcase_add_test(tc, t_err_control_character_del);
+	tcase_add_test(tc, t_err_socket_port_wraps);
 	tcase_add_test(tc, t_err_line_too_long);
 	tcase_add_test(tc, t_err_message_bounded);
 	suite_add_tcase(s, tc);
@@ -1147,6 +1180,7 @@ config_suite(void)
 
 	tc = tcase_create("files");
 	tcase_add_test(tc, t_load_file);
+	tcase_add_test(tc, t_load_empty_file);
 	tcase_add_test(tc, t_load_file_error_names_path);
 	tcase_add_test(tc, t_load_missing_file);
 	tcase_add_test(tc, t_load_nul_byte);

@@ -1,3 +1,888 @@
+/*
+ * Unit tests of src/evlog.c: JSON Lines built with the evlog_* calls, the
+ * level filter, the value bound, the file sinks, reopen and lost lines.
+ * Every line is judged by the independent checker of jsoncheck.h.
+ */
 #include <check.h>
-START_TEST(t_placeholder) { ck_assert_int_eq(1, 1); } END_TEST
-int main(void) { Suite *s = suite_create("evlog"); TCase *tc = tcase_create("x"); tcase_add_test(tc, t_placeholder); suite_add_tcase(s, tc); SRunner *r = srunner_create(s); srunner_run_all(r, CK_NORMAL); int f = srunner_ntests_failed(r); srunner_free(r); return f ? 1 : 0; }
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "evlog.h"
+#include "util/strbuf.h"
+
+#include "jsoncheck.h"
+
+#define MARK	"\xe2\x80\xa6"		/* U+2026 */
+
+static char err[1024];
+
+/* Is ts "YYYY-MM-DDTHH:MM:SS.ffffffZ", a real UTC time near now? */
+static void
+check_ts(const char *ts)
+{
+	static const char shape[] = "dddd-dd-ddTdd:dd:dd.ddddddZ";
+	struct tm tm;
+	time_t	t, now = time(NULL);
+	size_t	i;
+
+	ck_assert_msg(strlen(ts) == sizeof(shape) - 1, "ts '%s'", ts);
+	for (i = 0; shape[i]; i++) {
+		if (shape[i] == 'd')
+			ck_assert_msg(ts[i] >= '0' && ts[i] <= '9', "ts '%s'", ts);
+		else
+			ck_assert_msg(ts[i] == shape[i], "ts '%s'", ts);
+	}
+	memset(&tm, 0, sizeof(tm));
+	ck_assert_ptr_nonnull(strptime(ts, "%Y-%m-%dT%H:%M:%S", &tm));
+	ck_assert_int_ge(tm.tm_mon, 0);
+	ck_assert_int_le(tm.tm_mon, 11);
+	ck_assert_int_le(tm.tm_hour, 23);
+	t = timegm(&tm);
+	ck_assert_msg(t >= now - 60 && t <= now + 5, "ts '%s' is not now", ts);
+}
+
+/*
+ * Checks every line of text: newline-terminated, valid JSON object, the
+ * four common members. Returns the number of lines.
+ */
+static size_t
+check_lines(const char *text)
+{
+	const char *p = text, *nl;
+	char	buf[64];
+	long long seq;
+	size_t	n = 0;
+
+	while (*p) {
+		nl = strchr(p, '\n');
+		ck_assert_msg(nl != NULL, "line not terminated: %.200s", p);
+		ck_assert_msg(json_valid(p, (size_t)(nl - p)),
+		    "invalid JSON: %.*s", (int)(nl - p), p);
+		ck_assert_int_eq(*p, '{');
+		ck_assert_int_eq(json_get_string(p, "ts", buf, sizeof(buf)), 0);
+		check_ts(buf);
+		ck_assert_int_eq(json_get_int(p, "seq", &seq), 0);
+		ck_assert_int_ge(seq, 1);
+		ck_assert_int_eq(json_get_string(p, "event", buf, sizeof(buf)), 0);
+		ck_assert_ptr_nonnull(strstr(p, "\"session\":"));
+		/* the common members come first, in this order */
+		ck_assert_int_eq(strncmp(p, "{\"ts\":\"", 7), 0);
+		n++;
+		p = nl + 1;
+	}
+	return n;
+}
+
+/* The n-th line (from 0) of text, as a pointer into it. */
+static const char *
+nth_line(const char *text, size_t n)
+{
+	while (n--) {
+		text = strchr(text, '\n');
+		ck_assert_ptr_nonnull(text);
+		text++;
+	}
+	return text;
+}
+
+static char *
+raw(const char *line, const char *key)
+{
+	const char *v;
+	size_t	len;
+	char	*r;
+
+	ck_assert_msg(json_get_raw(line, key, &v, &len) == 0, "no %s in %s",
+	    key, line);
+	r = strndup(v, len);
+	ck_assert_ptr_nonnull(r);
+	return r;
+}
+
+#define RAW_EQ(line, key, want) do {					\
+	char *r_ = raw((line), (key));					\
+	ck_assert_str_eq(r_, (want));					\
+	free(r_);							\
+} while (0)
+
+static char *
+read_file_text(const char *path)
+{
+	FILE	*fp = fopen(path, "r");
+	struct strbuf sb;
+	char	buf[4096], *r;
+	size_t	n;
+
+	ck_assert_msg(fp != NULL, "cannot open %s", path);
+	strbuf_init(&sb);
+	while ((n = fread(buf, 1, sizeof(buf), fp)) > 0)
+		strbuf_append(&sb, buf, n);
+	fclose(fp);
+	r = strdup(strbuf_str(&sb));
+	strbuf_free(&sb);
+	return r;
+}
+
+static int
+one_line(struct evlog *log, struct strbuf *sb, unsigned seq, const char *event,
+    const char *key, const char *val)
+{
+	struct evline l;
+
+	evlog_begin(&l, log, sb, "sess-1", seq, event);
+	if (key)
+		evlog_str(&l, key, val);
+	return evlog_end(&l);
+}
+
+/* The checker itself must be able to say no. */
+START_TEST(t_checker)
+{
+	static const char *const good[] = {
+		"{}", "[]", "0", "-0", "1.5e+10", "-12.0E-3", "\"\"", "true",
+		"null", " {\"a\" : [1, {\"b\":null}] } ", "\"\\u00e9\\ud83d\\ude00\"",
+		"\"\xc3\xa9\xf0\x9f\x98\x80\"", "\"\\\\x ff \\/\"",
+	};
+	static const char *const bad[] = {
+		"", "{", "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "[1,]", "01", "1.",
+		".5", "+1", "1e", "tru", "nul", "\"abc", "\"a\nb\"", "\"\\x41\"",
+		"\"\\u12\"", "\"\\ud800\"", "\"\\udc00\"", "\"\xff\"",
+		"\"\xc0\xaf\"", "\"\xed\xa0\x80\"", "\"\xf4\x90\x80\x80\"",
+		"{\"a\":1,\"a\":2}", "{} {}", "{a:1}", "'a'", "\"\t\"",
+		"{\"a\":1}}", "NaN",
+	};
+	char	out[16];
+	long long n;
+	size_t	i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		ck_assert_msg(json_valid(good[i], strlen(good[i])), "%s", good[i]);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(!json_valid(bad[i], strlen(bad[i])), "%s", bad[i]);
+	ck_assert(!json_valid("\"a\0b\"", 5));
+	ck_assert_int_eq(json_get_string("{\"a\":{\"k\":\"in\"},\"k\":\"A\\u00e9\\n\"}",
+	    "k", out, sizeof(out)), 0);
+	ck_assert_str_eq(out, "A\xc3\xa9\n");
+	ck_assert_int_eq(json_get_string("{\"k\":\"toolongforthebuffer\"}", "k",
+	    out, sizeof(out)), -1);
+	ck_assert_int_eq(json_get_string("{\"k\":1}", "k", out, sizeof(out)), -1);
+	ck_assert_int_eq(json_get_string("{\"k\":\"x\"", "k", out, sizeof(out)), -1);
+	ck_assert_int_eq(json_get_int("{\"k\":-42}\n{\"k\":1}", "k", &n), 0);
+	ck_assert_int_eq(n, -42);
+	ck_assert_int_eq(json_get_int("{\"k\":4.2}", "k", &n), -1);
+	ck_assert_int_eq(json_get_int("{\"k\":\"4\"}", "k", &n), -1);
+	ck_assert_int_eq(json_get_int("{\"j\":4}", "k", &n), -1);
+	ck_assert_int_eq(json_get_int("{\"k\":99999999999999999999}", "k", &n), -1);
+}
+END_TEST
+
+START_TEST(t_basic_line)
+{
+	struct evlog *log = evlog_memory(LOG_LEVEL_COMMANDS, 512);
+	struct strbuf sb;
+	struct evline l;
+	const char *text;
+	char	buf[64];
+	long long n;
+
+	ck_assert_ptr_nonnull(log);
+	ck_assert_uint_eq(evlog_max_value(log), 512);
+	strbuf_init(&sb);
+	evlog_begin(&l, log, &sb, "3f2a9c", 1, "connect");
+	evlog_str(&l, "client_addr", "192.0.2.1");
+	evlog_int(&l, "client_port", 40000);
+	evlog_str(&l, "client_name", "mail.example.net");
+	ck_assert_int_eq(evlog_end(&l), 0);
+	text = evlog_memory_text(log);
+	ck_assert_uint_eq(check_lines(text), 1);
+	ck_assert_int_eq(json_get_string(text, "session", buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "3f2a9c");
+	ck_assert_int_eq(json_get_int(text, "seq", &n), 0);
+	ck_assert_int_eq(n, 1);
+	ck_assert_int_eq(json_get_string(text, "event", buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "connect");
+	ck_assert_int_eq(json_get_string(text, "client_addr", buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "192.0.2.1");
+	ck_assert_int_eq(json_get_int(text, "client_port", &n), 0);
+	ck_assert_int_eq(n, 40000);
+	ck_assert_int_eq(json_get_string(text, "client_name", buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "mail.example.net");
+	ck_assert_int_eq(evlog_lost(log), 0);
+
+	/* lines accumulate; seq is the caller's */
+	evlog_begin(&l, log, &sb, "3f2a9c", 4294967295u, "close");
+	ck_assert_int_eq(evlog_end(&l), 0);
+	text = evlog_memory_text(log);
+	ck_assert_uint_eq(check_lines(text), 2);
+	ck_assert_int_eq(json_get_int(nth_line(text, 1), "seq", &n), 0);
+	ck_assert_int_eq(n, 4294967295LL);
+
+	evlog_memory_clear(log);
+	ck_assert_str_eq(evlog_memory_text(log), "");
+	ck_assert_int_eq(one_line(log, &sb, 2, "helo", "helo", "x"), 0);
+	ck_assert_uint_eq(check_lines(evlog_memory_text(log)), 1);
+	strbuf_free(&sb);
+	evlog_close(log);
+}
+END_TEST
+
+START_TEST(t_field_types)
+{
+	struct evlog *log = evlog_memory(LOG_LEVEL_COMMANDS, 0);
+	struct strbuf sb;
+	struct evline l;
+	const char *text;
+	char	buf[64];
+	size_t	n;
+
+	strbuf_init(&sb);
+	evlog_begin(&l, log, &sb, "s", 7, "rcpt");
+	evlog_str(&l, "s", "text");
+	evlog_strn(&l, "sn", "a\0b-not-this", 3);
+	evlog_str(&l, "nullstr", NULL);
+	evlog_int(&l, "zero", 0);
+	evlog_int(&l, "neg", -17);
+	evlog_int(&l, "max", LLONG_MAX);
+	evlog_int(&l, "min", LLONG_MIN);
+	evlog_bool(&l, "t", 1);
+	evlog_bool(&l, "f", 0);
+	evlog_bool(&l, "t2", 42);
+	evlog_null(&l, "nothing");
+	evlog_obj_begin(&l, "auth");
+	evlog_str(&l, "user", "alice");
+	evlog_str(&l, "mech", "PLAIN");
+	evlog_int(&l, "since_seq", 4);
+	evlog_obj_begin(&l, "inner");
+	evlog_bool(&l, "deep", 1);
+	evlog_obj_end(&l);
+	evlog_str(&l, "source", "mta");
+	evlog_obj_end(&l);
+	evlog_obj_begin(&l, "empty_obj");
+	evlog_obj_end(&l);
+	evlog_arr_begin(&l, "args");
+	evlog_arr_str(&l, "SIZE=100");
+	evlog_arr_str(&l, "BODY=8BITMIME");
+	evlog_arr_str(&l, NULL);
+	evlog_arr_end(&l);
+	evlog_arr_begin(&l, "empty_arr");
+	evlog_arr_end(&l);
+	evlog_str(&l, "last", "end");
+	ck_assert_int_eq(evlog_end(&l), 0);
+
+	text = evlog_memory_text(log);
+	ck_assert_uint_eq(check_lines(text), 1);
+	RAW_EQ(text, "s", "\"text\"");
+	ck_assert_int_eq(json_get_stringn(text, "sn", buf, sizeof(buf), &n), 0);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_mem_eq(buf, "a\0b", 3);
+	RAW_EQ(text, "nullstr", "null");
+	RAW_EQ(text, "zero", "0");
+	RAW_EQ(text, "neg", "-17");
+	RAW_EQ(text, "max", "9223372036854775807");
+	RAW_EQ(text, "min", "-9223372036854775808");
+	RAW_EQ(text, "t", "true");
+	RAW_EQ(text, "f", "false");
+	RAW_EQ(text, "t2", "true");
+	RAW_EQ(text, "nothing", "null");
+	RAW_EQ(text, "auth", "{\"user\":\"alice\",\"mech\":\"PLAIN\","
+	    "\"since_seq\":4,\"inner\":{\"deep\":true},\"source\":\"mta\"}");
+	RAW_EQ(text, "empty_obj", "{}");
+	RAW_EQ(text, "args", "[\"SIZE=100\",\"BODY=8BITMIME\",null]");
+	RAW_EQ(text, "empty_arr", "[]");
+	RAW_EQ(text, "last", "\"end\"");
+	/* members of the nested object are not top-level members */
+	ck_assert_int_eq(json_get_string(text, "user", buf, sizeof(buf)), -1);
+	strbuf_free(&sb);
+	evlog_close(log);
+}
+END_TEST
+
+START_TEST(t_hostile_values)
+{
+	static const struct { const char *in; size_t len; const char *dec; size_t declen; } v[] = {
+		{ "a\"b", 3, "a\"b", 3 },
+		{ "\\", 1, "\\", 1 },
+		{ "\"},\"event\":\"x", 13, "\"},\"event\":\"x", 13 },
+		{ "line1\r\nline2\n", 13, "line1\r\nline2\n", 13 },
+		{ "\x01\x1b[0m\x7f\t", 8, "\x01\x1b[0m\x7f\t", 8 },
+		{ "nul\0inside", 10, "nul\0inside", 10 },
+		{ "\xff\xfe", 2, "\\xff\\xfe", 8 },
+		{ "caf\xc3\xa9 \xc3(", 7, "caf\xc3\xa9 \\xc3(", 10 },
+		{ "\xed\xa0\x80", 3, "\\xed\\xa0\\x80", 12 },
+		{ "\xc0\x8a", 2, "\\xc0\\x8a", 8 },
+		{ "\xe2\x80\xa8\xe2\x80\xa9", 6, "\xe2\x80\xa8\xe2\x80\xa9", 6 },
+	};
+	struct evlog *log = evlog_memory(LOG_LEVEL_COMMANDS, 512);
+	struct strbuf sb;
+	struct evline l;
+	const char *text;
+	char	dec[128];
+	size_t	i, n;
+
+	strbuf_init(&sb);
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		evlog_begin(&l, log, &sb, "s\"1\\\n", (unsigned)i + 1, "unknown");
+		evlog_strn(&l, "command", v[i].in, v[i].len);
+		evlog_arr_begin(&l, "args");
+		evlog_strn(&l, NULL, v[i].in, v[i].len);
+		evlog_arr_end(&l);
+		ck_assert_int_eq(evlog_end(&l), 0);
+	}
+	text = evlog_memory_text(log);
+	ck_assert_uint_eq(check_lines(text), sizeof(v) / sizeof(v[0]));
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		const char *line = nth_line(text, i);
+
+		ck_assert_int_eq(json_get_stringn(line, "command", dec,
+		    sizeof(dec), &n), 0);
+		ck_assert_msg(n == v[i].declen && memcmp(dec, v[i].dec, n) == 0,
+		    "value %zu decoded to '%.*s'", i, (int)n, dec);
+		ck_assert_int_eq(json_get_string(line, "session", dec,
+		    sizeof(dec)), 0);
+		ck_assert_str_eq(dec, "s\"1\\\n");
+		ck_assert_int_eq(json_get_string(line, "event", dec,
+		    sizeof(dec)), 0);
+		ck_assert_str_eq(dec, "unknown");
+	}
+	strbuf_free(&sb);
+	evlog_close(log);
+}
+END_TEST
+
+/* A 100 KB value of each kind stays one valid line, cut at the bound. */
+START_TEST(t_value_bound)
+{
+	static const char fill[] = { 'A', '"', '\x01', '\xff', '\\' };
+	static const size_t declen[] = { 1, 1, 1, 4, 1 };
+	size_t	big = 100 * 1024, max = 512, i, k, n, bound;
+	char	*in = malloc(big), *dec = malloc(big * 4), want[64];
+	struct evlog *log = evlog_memory(LOG_LEVEL_COMMANDS, max);
+	struct strbuf sb;
+	struct evline l;
+	const char *text, *line, *v;
+
+	ck_assert_ptr_nonnull(in);
+	ck_assert_ptr_nonnull(dec);
+	strbuf_init(&sb);
+	for (k = 0; k < sizeof(fill); k++) {
+		memset(in, fill[k], big);
+		evlog_begin(&l, log, &sb, "s", 1, "unknown");
+		evlog_strn(&l, "command", in, big);
+		ck_assert_int_eq(evlog_end(&l), 0);
+	}
+	/* a NUL-terminated value is bounded too */
+	memset(in, 'B', big - 1);
+	in[big - 1] = '\0';
+	evlog_begin(&l, log, &sb, "s", 2, "helo");
+	evlog_str(&l, "helo", in);
+	ck_assert_int_eq(evlog_end(&l), 0);
+
+	text = evlog_memory_text(log);
+	ck_assert_uint_eq(check_lines(text), sizeof(fill) + 1);
+	snprintf(want, sizeof(want), MARK "(+%zu bytes)", big - max);
+	for (k = 0; k < sizeof(fill); k++) {
+		line = nth_line(text, k);
+		ck_assert_int_eq(json_get_stringn(line, "command", dec, big * 4,
+		    &n), 0);
+		ck_assert_uint_eq(n, max * declen[k] + strlen(want));
+		for (i = 0; i < max; i++) {
+			if (fill[k] == '\xff')
+				ck_assert_int_eq(memcmp(dec + i * 4, "\\xff", 4), 0);
+			else
+				ck_assert_int_eq(dec[i], fill[k]);
+		}
+		ck_assert_mem_eq(dec + max * declen[k], want, strlen(want));
+		/* the line itself: at most six bytes a value byte */
+		bound = 6 * max + strlen(want) + 200;
+		ck_assert_uint_le((size_t)(strchr(line, '\n') - line), bound);
+	}
+	line = nth_line(text, sizeof(fill));
+	ck_assert_int_eq(json_get_stringn(line, "helo", dec, big * 4, &n), 0);
+	snprintf(want, sizeof(want), MARK "(+%zu bytes)", big - 1 - max);
+	ck_assert_uint_eq(n, max + strlen(want));
+	ck_assert_mem_eq(dec + max, want, strlen(want));
+	/* the session id is ours, not from the wire: not cut */
+	v = NULL;
+	ck_assert_int_eq(json_get_raw(line, "session", &v, &n), 0);
+	ck_assert_uint_eq(n, 3);
+	strbuf_free(&sb);
+	evlog_close(log);
+	free(in);
+	free(dec);
+}
+END_TEST
+
+START_TEST(t_level_decisions)
+{
+	static const char *const events[] = {
+		"connect", "helo", "tls", "mail", "rcpt", "data", "header",
+		"eoh", "body", "eom", "abort", "unknown", "anomaly", "close",
+	};
+	static const char *const kept[] = { "connect", "rcpt", "anomaly", "close" };
+	struct evlog *dec = evlog_memory(LOG_LEVEL_DECISIONS, 512);
+	struct evlog *cmd = evlog_memory(LOG_LEVEL_COMMANDS, 512);
+	struct strbuf sb;
+	const char *text;
+	char	buf[32];
+	long long seq;
+	size_t	i;
+
+	strbuf_init(&sb);
+	for (i = 0; i < sizeof(events) / sizeof(events[0]); i++) {
+		ck_assert_int_eq(one_line(dec, &sb, (unsigned)i + 1, events[i],
+		    "x", "y"), 0);
+		ck_assert_int_eq(one_line(cmd, &sb, (unsigned)i + 1, events[i],
+		    "x", "y"), 0);
+		ck_assert_int_eq(evlog_wants(cmd, events[i]), 1);
+	}
+	ck_assert_int_eq(evlog_wants(dec, "connect"), 1);
+	ck_assert_int_eq(evlog_wants(dec, "rcpt"), 1);
+	ck_assert_int_eq(evlog_wants(dec, "anomaly"), 1);
+	ck_assert_int_eq(evlog_wants(dec, "close"), 1);
+	ck_assert_int_eq(evlog_wants(dec, "mail"), 0);
+	ck_assert_int_eq(evlog_wants(dec, "helo"), 0);
+	ck_assert_int_eq(evlog_wants(dec, "tls"), 0);
+	ck_assert_int_eq(evlog_wants(dec, "eom"), 0);
+
+	text = evlog_memory_text(dec);
+	ck_assert_uint_eq(check_lines(text), 4);
+	for (i = 0; i < 4; i++) {
+		ck_assert_int_eq(json_get_string(nth_line(text, i), "event", buf,
+		    sizeof(buf)), 0);
+		ck_assert_str_eq(buf, kept[i]);
+	}
+	/* seq keeps the session's numbering: gaps show what was left out */
+	ck_assert_int_eq(json_get_int(nth_line(text, 1), "seq", &seq), 0);
+	ck_assert_int_eq(seq, 5);
+	text = evlog_memory_text(cmd);
+	ck_assert_uint_eq(check_lines(text), sizeof(events) / sizeof(events[0]));
+	ck_assert_int_eq(evlog_lost(dec), 0);
+	strbuf_free(&sb);
+	evlog_close(dec);
+	evlog_close(cmd);
+}
+END_TEST
+
+START_TEST(t_skipped_line_leaves_buffer)
+{
+	struct evlog *log = evlog_memory(LOG_LEVEL_DECISIONS, 512);
+	struct strbuf sb;
+	struct evline l;
+
+	strbuf_init(&sb);
+	evlog_begin(&l, log, &sb, "s", 1, "mail");
+	evlog_str(&l, "sender", "<a@b>");
+	evlog_obj_begin(&l, "auth");
+	evlog_arr_begin(&l, "args");
+	ck_assert_int_eq(evlog_end(&l), 0);
+	ck_assert_str_eq(evlog_memory_text(log), "");
+	ck_assert_uint_eq(sb.len, 0);
+	/* no log at all: every call is a no-op */
+	evlog_begin(&l, NULL, &sb, "s", 1, "connect");
+	evlog_str(&l, "k", "v");
+	ck_assert_int_eq(evlog_end(&l), 0);
+	ck_assert_uint_eq(sb.len, 0);
+	strbuf_free(&sb);
+	evlog_close(log);
+}
+END_TEST
+
+START_TEST(t_unbalanced_is_lost)
+{
+	struct evlog *log = evlog_memory(LOG_LEVEL_COMMANDS, 512);
+	struct strbuf sb;
+	struct evline l;
+
+	strbuf_init(&sb);
+	evlog_begin(&l, log, &sb, "s", 1, "mail");
+	evlog_obj_begin(&l, "auth");
+	evlog_str(&l, "user", "x");
+	ck_assert_int_eq(evlog_end(&l), -1);
+	ck_assert_uint_eq(evlog_lost(log), 1);
+	ck_assert_str_eq(evlog_memory_text(log), "");
+	/* the buffer is fit for the next line */
+	ck_assert_int_eq(one_line(log, &sb, 2, "rcpt", "rcpt", "<x@y>"), 0);
+	ck_assert_uint_eq(check_lines(evlog_memory_text(log)), 1);
+	ck_assert_uint_eq(evlog_lost(log), 1);
+	strbuf_free(&sb);
+	evlog_close(log);
+}
+END_TEST
+
+START_TEST(t_timestamp)
+{
+	char	a[40], b[40];
+
+	evlog_timestamp(a, sizeof(a));
+	check_ts(a);
+	evlog_timestamp(b, sizeof(b));
+	check_ts(b);
+	ck_assert_int_le(strcmp(a, b), 0);
+}
+END_TEST
+
+/* Files */
+
+static char tmpdir[64];
+
+static void
+make_tmpdir(void)
+{
+	strcpy(tmpdir, "/tmp/sg-test-evlog-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static struct sg_config *cfg_with(const char *, ...)
+    __attribute__((format(printf, 1, 2)));
+
+static struct sg_config *
+cfg_with(const char *fmt, ...)
+{
+	char	text[1024];
+	struct sg_config *cfg;
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	cfg = config_load_string("t.conf", text, err, sizeof(err));
+	ck_assert_msg(cfg != NULL, "%s", err);
+	return cfg;
+}
+
+START_TEST(t_file_sink_and_reopen)
+{
+	char	path[128], rotated[128], *text;
+	struct sg_config *cfg;
+	struct evlog *log;
+	struct strbuf sb;
+	long long seq;
+	struct stat st;
+
+	make_tmpdir();
+	snprintf(path, sizeof(path), "%s/sg.jsonl", tmpdir);
+	snprintf(rotated, sizeof(rotated), "%s/sg.jsonl.1", tmpdir);
+	cfg = cfg_with("log = file:%s\nlog_level = commands\n", path);
+	log = evlog_open(cfg, 0, err, sizeof(err));
+	ck_assert_msg(log != NULL, "%s", err);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777 & ~0640, 0);
+	strbuf_init(&sb);
+	ck_assert_int_eq(one_line(log, &sb, 1, "connect", "client_addr", "::1"), 0);
+	ck_assert_int_eq(one_line(log, &sb, 2, "helo", "helo", "x\ny"), 0);
+	text = read_file_text(path);
+	ck_assert_uint_eq(check_lines(text), 2);
+	free(text);
+
+	/* logrotate: rename, line still goes to the old file until reopen */
+	ck_assert_int_eq(rename(path, rotated), 0);
+	ck_assert_int_eq(one_line(log, &sb, 3, "mail", "sender", "<a@b>"), 0);
+	ck_assert_int_eq(access(path, F_OK), -1);
+	ck_assert_int_eq(evlog_reopen(log, err, sizeof(err)), 0);
+	ck_assert_int_eq(one_line(log, &sb, 4, "rcpt", "rcpt", "<c@d>"), 0);
+	ck_assert_int_eq(one_line(log, &sb, 5, "close", NULL, NULL), 0);
+
+	text = read_file_text(rotated);
+	ck_assert_uint_eq(check_lines(text), 3);
+	ck_assert_int_eq(json_get_int(nth_line(text, 2), "seq", &seq), 0);
+	ck_assert_int_eq(seq, 3);
+	free(text);
+	text = read_file_text(path);
+	ck_assert_uint_eq(check_lines(text), 2);
+	ck_assert_int_eq(json_get_int(text, "seq", &seq), 0);
+	ck_assert_int_eq(seq, 4);
+	free(text);
+
+	/* reopen of an existing file appends */
+	ck_assert_int_eq(evlog_reopen(log, err, sizeof(err)), 0);
+	ck_assert_int_eq(one_line(log, &sb, 6, "close", NULL, NULL), 0);
+	text = read_file_text(path);
+	ck_assert_uint_eq(check_lines(text), 3);
+	free(text);
+	ck_assert_uint_eq(evlog_lost(log), 0);
+
+	evlog_close(log);
+	config_free(cfg);
+	strbuf_free(&sb);
+	unlink(path);
+	unlink(rotated);
+	rmdir(tmpdir);
+}
+END_TEST
+
+START_TEST(t_two_files)
+{
+	char	a[128], b[128], *ta, *tb;
+	struct sg_config *cfg;
+	struct evlog *log;
+	struct strbuf sb;
+
+	make_tmpdir();
+	snprintf(a, sizeof(a), "%s/a.jsonl", tmpdir);
+	snprintf(b, sizeof(b), "%s/b.jsonl", tmpdir);
+	cfg = cfg_with("log = file:%s, file:%s\n", a, b);
+	log = evlog_open(cfg, 1, err, sizeof(err));
+	ck_assert_msg(log != NULL, "%s", err);
+	strbuf_init(&sb);
+	ck_assert_int_eq(one_line(log, &sb, 1, "connect", "k", "v"), 0);
+	ta = read_file_text(a);
+	tb = read_file_text(b);
+	ck_assert_uint_eq(check_lines(ta), 1);
+	ck_assert_str_eq(ta, tb);
+	free(ta);
+	free(tb);
+	evlog_close(log);
+	config_free(cfg);
+	strbuf_free(&sb);
+	unlink(a);
+	unlink(b);
+	rmdir(tmpdir);
+}
+END_TEST
+
+START_TEST(t_open_unwritable)
+{
+	char	good[128], bad[128];
+	struct sg_config *cfg;
+	struct evlog *log;
+
+	make_tmpdir();
+	snprintf(good, sizeof(good), "%s/ok.jsonl", tmpdir);
+	snprintf(bad, sizeof(bad), "%s/no/such/dir/x.jsonl", tmpdir);
+	cfg = cfg_with("log = file:%s file:%s\n", good, bad);
+	err[0] = '\0';
+	log = evlog_open(cfg, 0, err, sizeof(err));
+	ck_assert_ptr_null(log);
+	ck_assert_msg(strstr(err, bad) != NULL, "'%s' does not name %s", err, bad);
+	config_free(cfg);
+
+	/* a directory is no log file either */
+	cfg = cfg_with("log = file:%s\n", tmpdir);
+	err[0] = '\0';
+	log = evlog_open(cfg, 0, err, sizeof(err));
+	ck_assert_ptr_null(log);
+	ck_assert_ptr_nonnull(strstr(err, tmpdir));
+	config_free(cfg);
+	unlink(good);
+	rmdir(tmpdir);
+}
+END_TEST
+
+START_TEST(t_reopen_failure_keeps_old)
+{
+	char	dir[128], moved[128], path[128], oldpath[128], *text;
+	struct sg_config *cfg;
+	struct evlog *log;
+	struct strbuf sb;
+
+	make_tmpdir();
+	snprintf(dir, sizeof(dir), "%s/d", tmpdir);
+	snprintf(moved, sizeof(moved), "%s/e", tmpdir);
+	snprintf(path, sizeof(path), "%s/d/x.jsonl", tmpdir);
+	snprintf(oldpath, sizeof(oldpath), "%s/e/x.jsonl", tmpdir);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	cfg = cfg_with("log = file:%s\n", path);
+	log = evlog_open(cfg, 0, err, sizeof(err));
+	ck_assert_msg(log != NULL, "%s", err);
+	ck_assert_int_eq(rename(dir, moved), 0);
+	err[0] = '\0';
+	ck_assert_int_eq(evlog_reopen(log, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, path) != NULL, "'%s' does not name %s", err,
+	    path);
+	strbuf_init(&sb);
+	ck_assert_int_eq(one_line(log, &sb, 1, "connect", "k", "v"), 0);
+	text = read_file_text(oldpath);
+	ck_assert_uint_eq(check_lines(text), 1);
+	free(text);
+	evlog_close(log);
+	config_free(cfg);
+	strbuf_free(&sb);
+	unlink(oldpath);
+	rmdir(moved);
+	rmdir(tmpdir);
+}
+END_TEST
+
+START_TEST(t_lost_on_write_failure)
+{
+	struct sg_config *cfg = cfg_with("log = file:%s\n", "/dev/full");
+	struct evlog *log = evlog_open(cfg, 0, err, sizeof(err));
+	struct strbuf sb;
+
+	ck_assert_msg(log != NULL, "%s", err);
+	strbuf_init(&sb);
+	ck_assert_uint_eq(evlog_lost(log), 0);
+	ck_assert_int_eq(one_line(log, &sb, 1, "connect", "k", "v"), -1);
+	ck_assert_uint_eq(evlog_lost(log), 1);
+	ck_assert_int_eq(one_line(log, &sb, 2, "close", NULL, NULL), -1);
+	ck_assert_uint_eq(evlog_lost(log), 2);
+	evlog_close(log);
+	config_free(cfg);
+	strbuf_free(&sb);
+}
+END_TEST
+
+/* -f without "log" in the file: lines go to stderr, and only there. */
+START_TEST(t_foreground_stderr)
+{
+	char	path[128], *text;
+	struct sg_config *cfg;
+	struct evlog *log;
+	struct strbuf sb;
+	int	fd, saved;
+
+	make_tmpdir();
+	snprintf(path, sizeof(path), "%s/stderr.txt", tmpdir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	saved = dup(STDERR_FILENO);
+	ck_assert_int_eq(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+	close(fd);
+
+	cfg = config_load_string("t.conf", "mode = monitor\n", err, sizeof(err));
+	ck_assert_ptr_nonnull(cfg);
+	log = evlog_open(cfg, 1, err, sizeof(err));
+	ck_assert_ptr_nonnull(log);
+	strbuf_init(&sb);
+	ck_assert_int_eq(one_line(log, &sb, 1, "connect", "k", "v"), 0);
+	evlog_close(log);
+	config_free(cfg);
+
+	/* with an explicit file, -f does not add stderr */
+	cfg = cfg_with("log = file:%s/f.jsonl\n", tmpdir);
+	log = evlog_open(cfg, 1, err, sizeof(err));
+	ck_assert_ptr_nonnull(log);
+	ck_assert_int_eq(one_line(log, &sb, 2, "close", NULL, NULL), 0);
+	evlog_close(log);
+	config_free(cfg);
+
+	ck_assert_int_eq(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+	close(saved);
+	text = read_file_text(path);
+	ck_assert_uint_eq(check_lines(text), 1);
+	free(text);
+	strbuf_free(&sb);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/f.jsonl", tmpdir);
+	text = read_file_text(path);
+	ck_assert_uint_eq(check_lines(text), 1);
+	free(text);
+	unlink(path);
+	rmdir(tmpdir);
+}
+END_TEST
+
+/* Concurrent writers: whole lines, none lost, none interleaved. */
+struct writer {
+	struct evlog *log;
+	int	id;
+};
+
+#define NTHREADS	4
+#define NLINES		300
+
+static void *
+writer_main(void *arg)
+{
+	struct writer *w = arg;
+	struct strbuf sb;
+	struct evline l;
+	char	session[16], value[3000];
+	int	i;
+
+	snprintf(session, sizeof(session), "t%d", w->id);
+	memset(value, 'a' + w->id, sizeof(value) - 1);
+	value[sizeof(value) - 1] = '\0';
+	strbuf_init(&sb);
+	for (i = 0; i < NLINES; i++) {
+		evlog_begin(&l, w->log, &sb, session, (unsigned)i + 1, "rcpt");
+		evlog_str(&l, "rcpt", value);
+		evlog_end(&l);
+	}
+	strbuf_free(&sb);
+	return NULL;
+}
+
+START_TEST(t_concurrent_writers)
+{
+	char	path[128], *text;
+	struct sg_config *cfg;
+	struct evlog *log;
+	pthread_t th[NTHREADS];
+	struct writer w[NTHREADS];
+	int	i;
+
+	make_tmpdir();
+	snprintf(path, sizeof(path), "%s/mt.jsonl", tmpdir);
+	cfg = cfg_with("log = file:%s\nlog_max_value = 4096\n", path);
+	log = evlog_open(cfg, 0, err, sizeof(err));
+	ck_assert_msg(log != NULL, "%s", err);
+	for (i = 0; i < NTHREADS; i++) {
+		w[i].log = log;
+		w[i].id = i;
+		ck_assert_int_eq(pthread_create(&th[i], NULL, writer_main, &w[i]), 0);
+	}
+	for (i = 0; i < NTHREADS; i++)
+		pthread_join(th[i], NULL);
+	text = read_file_text(path);
+	ck_assert_uint_eq(check_lines(text), NTHREADS * NLINES);
+	free(text);
+	ck_assert_uint_eq(evlog_lost(log), 0);
+	evlog_close(log);
+	config_free(cfg);
+	unlink(path);
+	rmdir(tmpdir);
+}
+END_TEST
+
+static Suite *
+evlog_suite(void)
+{
+	Suite	*s = suite_create("evlog");
+	TCase	*tc;
+
+	tc = tcase_create("lines");
+	tcase_add_test(tc, t_checker);
+	tcase_add_test(tc, t_basic_line);
+	tcase_add_test(tc, t_field_types);
+	tcase_add_test(tc, t_hostile_values);
+	tcase_add_test(tc, t_value_bound);
+	tcase_add_test(tc, t_level_decisions);
+	tcase_add_test(tc, t_skipped_line_leaves_buffer);
+	tcase_add_test(tc, t_unbalanced_is_lost);
+	tcase_add_test(tc, t_timestamp);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("sinks");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, t_file_sink_and_reopen);
+	tcase_add_test(tc, t_two_files);
+	tcase_add_test(tc, t_open_unwritable);
+	tcase_add_test(tc, t_reopen_failure_keeps_old);
+	tcase_add_test(tc, t_lost_on_write_failure);
+	tcase_add_test(tc, t_foreground_stderr);
+	tcase_add_test(tc, t_concurrent_writers);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner	*sr = srunner_create(evlog_suite());
+	int	failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
