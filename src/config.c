@@ -241,6 +241,7 @@ set_socket(struct sg_config *cfg, const struct cfg_key *k, const char *v,
     char *err, size_t errlen)
 {
 	const char *rest;
+	unsigned long port;
 
 	if (strncmp(v, "unix:", 5) == 0 || strncmp(v, "local:", 6) == 0) {
 		rest = strchr(v, ':') + 1;
@@ -258,14 +259,15 @@ set_socket(struct sg_config *cfg, const struct cfg_key *k, const char *v,
 			errf(err, errlen, "'%s': expected inet:PORT@HOST", v);
 			return -1;
 		}
-		while (isdigit((unsigned char)*rest))
-			rest++;
-		if (*rest != '\0' && (*rest != '@' || rest[1] == '\0')) {
-			errf(err, errlen, "'%s': expected inet:PORT@HOST", v);
+		port = 0;
+		while (isdigit((unsigned char)*rest) && port <= 65535)
+			port = port * 10 + (unsigned long)(*rest++ - '0');
+		if (port < 1 || port > 65535) {
+			errf(err, errlen, "'%s': port out of range", v);
 			return -1;
 		}
-		if (atoi(strchr(v, ':') + 1) < 1 || atoi(strchr(v, ':') + 1) > 65535) {
-			errf(err, errlen, "'%s': port out of range", v);
+		if (*rest != '\0' && (*rest != '@' || rest[1] == '\0')) {
+			errf(err, errlen, "'%s': expected inet:PORT@HOST", v);
 			return -1;
 		}
 	} else {
