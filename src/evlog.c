@@ -16,7 +16,8 @@
  *	An evlog is a set of sinks (files, stderr, syslog, or a memory buffer
  *	for tests) plus the level filter and the value bound. It is shared by
  *	all threads; nothing in it changes while lines are written except the
- *	file descriptors, which evlog_reopen() swaps atomically.
+ *	files behind the descriptors, which evlog_reopen() swaps atomically
+ *	(dup2), for log rotation.
  *
  *	A line is built in a caller-owned buffer (one per session, reused, so
  *	the hot path does not allocate once warm) with evlog_begin(), which
@@ -173,13 +174,23 @@ evlog_reopen(struct evlog *log, char *err, size_t errlen)
 	size_t	i;
 	int	fd, old, rc = 0;
 
+	/*
+	 * dup2() puts the new file behind the same descriptor number in one
+	 * step: a concurrent write() goes to the old file or the new one,
+	 * never to a closed descriptor.
+	 */
 	for (i = 0; i < log->nfiles; i++) {
 		if ((fd = evlog_open_file(log->paths[i], err, errlen)) < 0) {
 			rc = -1;
 			continue;
 		}
-		old = atomic_exchange(&log->fds[i], fd);
-		close(old);
+		old = atomic_load(&log->fds[i]);
+		if (dup2(fd, old) < 0) {
+			snprintf(err, errlen, "log file %s: dup2: %s",
+			    log->paths[i], strerror(errno));
+			rc = -1;
+		}
+		close(fd);
 	}
 	return rc;
 }

@@ -107,6 +107,7 @@ struct sg_session {
 
 	unsigned	 transactions;
 	unsigned	 resets;
+	int		 abort_last;	/* the latest event was an abort */
 	unsigned	 rcpts;
 	unsigned	 rejected;
 };
@@ -237,6 +238,7 @@ static void
 begin(struct sg_session *s, struct evline *l, const char *event)
 {
 	s->seq++;
+	s->abort_last = 0;
 	evlog_begin(l, s->log, &s->line, s->id, s->seq, event);
 }
 
@@ -369,6 +371,20 @@ session_on_connect(struct sg_session *s, const char *name,
 	evlog_end(&l);
 }
 
+/* version, cipher, bits (a number when the MTA gives one) */
+static void
+put_tls(struct evline *l, const struct sg_tls_macros *tls)
+{
+	const char *b = tls->bits;
+
+	evlog_str(l, "version", empty(tls->version) ? NULL : tls->version);
+	evlog_str(l, "cipher", empty(tls->cipher) ? NULL : tls->cipher);
+	if (!empty(b) && strspn(b, "0123456789") == strlen(b) && strlen(b) < 10)
+		evlog_int(l, "bits", atoll(b));
+	else
+		evlog_str(l, "bits", empty(b) ? NULL : b);
+}
+
 void
 session_on_helo(struct sg_session *s, const char *helo,
     const struct sg_tls_macros *tls)
@@ -381,13 +397,7 @@ session_on_helo(struct sg_session *s, const char *helo,
 	if (tls_now && !s->tls_active) {
 		s->tls_active = 1;
 		begin(s, &l, "tls");
-		evlog_str(&l, "version", empty(tls->version) ? NULL : tls->version);
-		evlog_str(&l, "cipher", empty(tls->cipher) ? NULL : tls->cipher);
-		if (!empty(tls->bits) && strspn(tls->bits, "0123456789") == strlen(tls->bits)
-		    && strlen(tls->bits) < 10)
-			evlog_int(&l, "bits", atoll(tls->bits));
-		else
-			evlog_str(&l, "bits", empty(tls->bits) ? NULL : tls->bits);
+		put_tls(&l, tls);
 		evlog_end(&l);
 		if (s->plaintext_seen) {
 			/* RFC 3207 4.2: forget what the client said before TLS */
@@ -408,9 +418,7 @@ session_on_helo(struct sg_session *s, const char *helo,
 	evlog_str(&l, "helo", helo ? helo : "");
 	if (tls_now) {
 		evlog_obj_begin(&l, "tls");
-		evlog_str(&l, "version", empty(tls->version) ? NULL : tls->version);
-		evlog_str(&l, "cipher", empty(tls->cipher) ? NULL : tls->cipher);
-		evlog_str(&l, "bits", empty(tls->bits) ? NULL : tls->bits);
+		put_tls(&l, tls);
 		evlog_obj_end(&l);
 	} else {
 		evlog_null(&l, "tls");
@@ -448,6 +456,7 @@ session_on_mail(struct sg_session *s, const char *const *argv, size_t argc,
 	param = auth_param(argv, argc, am);
 
 	s->seq++;
+	s->abort_last = 0;
 	what = note_auth(s, am, 1, s->seq, &old);
 	evlog_begin(&l, s->log, &s->line, s->id, s->seq, "mail");
 	evlog_int(&l, "txn", s->txn);
@@ -581,6 +590,7 @@ session_on_rcpt(struct sg_session *s, const char *const *argv, size_t argc,
 	if (!s->tls_active)
 		s->plaintext_seen = 1;
 	s->seq++;
+	s->abort_last = 0;
 	s->rcpts++;
 	what = note_auth(s, am, 0, s->seq, &old);
 	pr = policy_decide_rcpt(s->cfg, s->client.family ? &s->client : NULL,
@@ -680,6 +690,7 @@ session_on_abort(struct sg_session *s)
 	s->resets++;
 	if (s->auth.valid)
 		s->auth.resets++;
+	s->abort_last = 1;
 	txn_clear(s);
 }
 
@@ -706,6 +717,15 @@ session_on_close(struct sg_session *s)
 	struct timespec now;
 	long long ms;
 
+	/*
+	 * libmilter also aborts a transaction that QUIT or a lost connection
+	 * ends: an abort right before close was no reset of the session.
+	 */
+	if (s->abort_last) {
+		s->resets--;
+		if (s->auth.valid && s->auth.resets)
+			s->auth.resets--;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	ms = (long long)(now.tv_sec - s->start.tv_sec) * 1000
 	    + (now.tv_nsec - s->start.tv_nsec) / 1000000;

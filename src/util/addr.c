@@ -134,7 +134,7 @@ domain_valid(const char *entry, const char **why)
 		}
 		memcpy(lit, entry + 1, len - 2);
 		lit[len - 2] = '\0';
-		if (ipaddr_parse(lit, &ip) < 0) {
+		if (strpbrk(lit, "[]") != NULL || ipaddr_parse(lit, &ip) < 0) {
 			*why = "bad address literal";
 			return -1;
 		}

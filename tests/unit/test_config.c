@@ -577,35 +577,26 @@ START_TEST(t_err_control_character)
 }
 END_TEST
 
-/*
- * BUG: config.c promises every loader error names file, line and key;
- * a control character in a value gives "t.conf:2: control character in
- * line" without the key.
- */
+/* Every loader error names file, line and key, control characters too. */
 START_TEST(t_err_control_character_names_key)
 {
 	load_bad("mode = monitor\nmode = mon\001itor\n", 2, "mode", "control");
 }
 END_TEST
 
-/*
- * BUG: DEL (0x7f) is a control character but config_line() only refuses
- * bytes below 0x20: "socket = unix:/tmp/a<DEL>b" is accepted.
- */
+/* DEL (0x7f) is a control character as well. */
 START_TEST(t_err_control_character_del)
 {
 	load_bad("socket = unix:/tmp/a\177b\n", 1, NULL, "control");
 }
 END_TEST
 
-/*
- * BUG: set_socket() checks the port with atoi(), whose int result wraps:
- * "inet:4294967321@localhost" (2^32 + 25) passes as port 25 and is
- * accepted, though the port is out of range.
- */
+/* A port past the range must not wrap into it (2^32 + 25, 2^64 + 25). */
 START_TEST(t_err_socket_port_wraps)
 {
 	bad_value("socket", "inet:4294967321@localhost", "port");
+	bad_value("socket", "inet:18446744073709551641@localhost", "port");
+	bad_value("socket", "inet:0000065536@localhost", "port");
 }
 END_TEST
 

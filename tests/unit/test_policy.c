@@ -17,7 +17,8 @@ static struct sg_config *cfg;
 static const char conf[] =
     "local_domains = local.test, .Sub.Local.test, [192.0.2.25]\n"
     "relay_domains = Backup.test .relay.test\n"
-    "trusted_networks = 198.51.100.0/24, 2001:db8:1::/48, 10.9.9.9\n";
+    "trusted_networks = 198.51.100.0/24, 2001:db8:1::/48, 10.9.9.9 "
+    "203.0.113.16/28\n";
 
 static void
 setup(void)
@@ -190,6 +191,9 @@ static const struct decision {
 	{ "192.0.2.1", "<u@local.test", 0, 1, 0, WHY_REFUSED },
 	{ "198.51.100.9", "<u@local.test", 0, 1, 1, WHY_TRUSTED },
 	{ "192.0.2.1", "<u@badlocal.test>", 0, 1, 0, WHY_REFUSED },
+	{ "203.0.113.31", "<u@remote.test>", 0, 1, 1, WHY_TRUSTED },
+	{ "203.0.113.32", "<u@remote.test>", 0, 1, 0, WHY_REFUSED },
+	{ "203.0.113.15", "<u@remote.test>", 0, 1, 0, WHY_REFUSED },
 };
 
 START_TEST(t_decide)

@@ -638,6 +638,21 @@ START_TEST(hostile_values_bounded)
 }
 END_TEST
 
+START_TEST(abort_before_close_is_no_reset)
+{
+	connect4("192.0.2.1");
+	helo("h");
+	mail_auth("<a@example.org>", "alice", "PLAIN", NULL);
+	session_on_abort(s);
+	mail_auth("<a@example.org>", NULL, NULL, NULL);
+	session_on_abort(s);		/* QUIT inside a transaction */
+	session_on_close(s);
+	ck_assert_int_eq(int_field(line_of("close", 0), "resets"), 1);
+	ck_assert_int_eq(int_field(line_of("close", 0), "transactions"), 2);
+	ck_assert_int_eq(count_of("abort"), 2);
+}
+END_TEST
+
 START_TEST(session_ids_unique)
 {
 	struct sg_session *t = session_new(cfg, log_);
@@ -676,6 +691,7 @@ main(void)
 	tcase_add_test(tc, reply_with_reason);
 	tcase_add_test(tc, decisions_level);
 	tcase_add_test(tc, hostile_values_bounded);
+	tcase_add_test(tc, abort_before_close_is_no_reset);
 	tcase_add_test(tc, session_ids_unique);
 	suite_add_tcase(su, tc);
 	sr = srunner_create(su);

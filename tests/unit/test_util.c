@@ -842,14 +842,34 @@ START_TEST(t_domain_valid)
 }
 END_TEST
 
-/*
- * BUG: domain_valid() documents that an address literal may hold only
- * letters, digits, '-', '.', '_', '[', ']', ':', but it accepts any
- * text between the brackets: "[]" (empty), "[a;b]", "[a b]", "[x]y]".
- */
+/* Address literals must hold an address: regression of a laxer check. */
 START_TEST(t_domain_valid_literal_content)
 {
-	static const char *const bad[] = { "[]", "[a;b]", "[a b]", "[x]y]" };
+	static const char *const bad[] = {
+		"[]", "[a;b]", "[a b]", "[x]y]", "[example.com]", "[1.2.3]",
+		"[IPv6:]",
+	};
+	const char *why;
+	size_t	i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why = NULL;
+		ck_assert_msg(domain_valid(bad[i], &why) == -1,
+		    "'%s' accepted as a domain", bad[i]);
+		ck_assert_ptr_nonnull(why);
+	}
+}
+END_TEST
+
+/*
+ * BUG: domain_valid() passes the text between the brackets to
+ * ipaddr_parse(), which itself strips brackets and an "IPv6:" tag, so
+ * doubly bracketed literals "[[192.0.2.1]]" and "[IPv6:[::1]]" are
+ * accepted as configured domains.
+ */
+START_TEST(t_domain_valid_literal_nested)
+{
+	static const char *const bad[] = { "[[192.0.2.1]]", "[IPv6:[::1]]" };
 	const char *why;
 	size_t	i;
 
@@ -906,6 +926,7 @@ util_suite(void)
 	tcase_add_test(tc, t_domain_match);
 	tcase_add_test(tc, t_domain_valid);
 	tcase_add_test(tc, t_domain_valid_literal_content);
+	tcase_add_test(tc, t_domain_valid_literal_nested);
 	suite_add_tcase(s, tc);
 	return s;
 }
