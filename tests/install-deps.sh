@@ -1,28 +1,20 @@
 #!/bin/sh
 # Installs, as root on Debian 12, every Debian package that building and
-# testing sessguard needs. Safe to run again.
+# testing sessguard needs, then what the end-to-end harness needs: a Postfix
+# without a system instance, and Sendmail unpacked beside it (the two
+# packages conflict). Safe to run again.
 set -eu
+cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 
 BUILD_PKGS="build-essential autoconf automake pkg-config libmilter-dev libssl-dev"
-TEST_PKGS="check miltertest python3 valgrind"
-# End-to-end: a real Postfix (without a system instance), Cyrus SASL,
-# OpenSSL for test certificates, swaks as a second SMTP client, and what
-# the Sendmail harness unpacks by hand (it conflicts with postfix).
-E2E_PKGS="postfix sasl2-bin libsasl2-modules openssl swaks m4 libwrap0 procps util-linux"
+TEST_PKGS="check miltertest python3 procps"
 
 if [ "$(id -u)" != 0 ]; then
-	echo "install-deps: not root; assuming these are installed:" \
-	    "$BUILD_PKGS $TEST_PKGS $E2E_PKGS" >&2
+	echo "install-deps: not root; assuming installed: $BUILD_PKGS $TEST_PKGS" >&2
 	exit 0
 fi
-echo "postfix postfix/main_mailer_type select No configuration" \
-    | debconf-set-selections
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends $BUILD_PKGS $TEST_PKGS \
-    $E2E_PKGS >/dev/null
-# The postfix package starts nothing without a configuration; make sure
-# no system instance runs beside the private test instances.
-if command -v systemctl >/dev/null 2>&1; then
-	systemctl disable --now postfix >/dev/null 2>&1 || true
-fi
+apt-get install -y -qq --no-install-recommends $BUILD_PKGS $TEST_PKGS >/dev/null
+sh tests/e2e/install-deps.sh
+sh tests/e2e/sendmail-install-deps.sh

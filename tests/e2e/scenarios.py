@@ -1,0 +1,438 @@
+"""End-to-end scenarios: each checks the SMTP replies the client sees AND the
+JSON log sessguard wrote for that very session (found by the client's port)."""
+
+import concurrent.futures
+import re
+import signal
+import threading
+import time
+
+from e2e_common import (ScenarioFailure, check, contains, eq, message, reply_is, same_user,
+                        scenario)
+
+REMOTE = "remote.example.net"   # not local, not relay_domains: a relay attempt
+# {daemon_name} per listener (postfix_mta.py sets milter_macro_daemon_name,
+# sendmail_mta.py names its DAEMON_OPTIONS); an MTA class may say otherwise
+# with a daemon_names attribute.
+DAEMON_NAMES = {"second_line": "second-line", "front_end": "front-end"}
+
+def expect_accepted_relay(ctx, sess, rcpt, login, mech=None):
+    ev = sess.one_rcpt(rcpt)
+    eq(ev.get("relay"), True, "rcpt %s relay" % rcpt)
+    eq(ev.get("verdict"), "accept", "rcpt %s verdict (%s)" % (rcpt, ev.get("reason")))
+    auth = ev.get("auth")
+    check(isinstance(auth, dict), "rcpt %s: auth is %r, want an object" % (rcpt, auth))
+    check(same_user(auth.get("user"), login), "rcpt %s: auth.user %r is not %r"
+          % (rcpt, auth.get("user"), login))
+    if mech:
+        eq(str(auth.get("mech", "")).upper(), mech, "rcpt %s auth.mech" % rcpt)
+    check(auth.get("source") in ("mta", "carried"), "rcpt %s: auth.source %r"
+          % (rcpt, auth.get("source")))
+    check(isinstance(auth.get("since_seq"), int), "rcpt %s: auth.since_seq %r"
+          % (rcpt, auth.get("since_seq")))
+    check(ev.get("reason"), "rcpt %s: no reason" % rcpt)
+    return ev
+
+
+def expect_refused_relay(ctx, sess, rcpt, reply, phrase="not authenticated"):
+    """Relay refused: by Postfix itself on the second line (verdict mta_rejected),
+    by sessguard on the front end (verdict reject, reason has the phrase)."""
+    ev = sess.one_rcpt(rcpt)
+    eq(ev.get("relay"), True, "rcpt %s relay" % rcpt)
+    if ctx.mta_guards:
+        # the MTA's own refusal: Postfix 554 5.7.1, Sendmail 550 5.7.1
+        line = reply_is(reply, "5", "RCPT TO:<%s>" % rcpt)
+        contains(line, "5.7.1", "RCPT TO:<%s> reply" % rcpt)
+        eq(ev.get("verdict"), "mta_rejected", "rcpt %s verdict (MTA refused it first)" % rcpt)
+    else:
+        reply_is(reply, "554 5.7.1", "RCPT TO:<%s>" % rcpt)
+        eq(ev.get("verdict"), "reject", "rcpt %s verdict" % rcpt)
+        contains(ev.get("reason"), phrase, "rcpt %s reason" % rcpt)
+        contains(ev.get("reply"), "5.7.1", "rcpt %s reply" % rcpt)
+    return ev
+
+
+def expect_local(sess, rcpt, reply):
+    reply_is(reply, "250", "RCPT TO:<%s>" % rcpt)
+    ev = sess.one_rcpt(rcpt)
+    eq(ev.get("relay"), False, "rcpt %s relay" % rcpt)
+    eq(ev.get("verdict"), "accept", "rcpt %s verdict" % rcpt)
+    return ev
+
+
+def wait_delivered(mta, qid, rcpts, timeout=15.0):
+    deadline = time.time() + timeout
+    while True:
+        log = mta.maillog_text()
+        missing = [r for r in rcpts
+                   if not re.search(r"%s: to=<%s>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:%d,.*"
+                                    r"status=sent" % (qid, re.escape(r), mta.port_sink), log)]
+        if not missing:
+            return
+        if time.time() > deadline:
+            raise ScenarioFailure("message %s to %s not delivered to the smtp-sink within %.0fs"
+                                  % (qid, missing, timeout))
+        time.sleep(0.1)
+
+
+def expect_connect(ctx, sess, client):
+    c = sess.lines[0]
+    eq(c.get("client_addr"), client.local_addr, "connect client_addr")
+    names = getattr(ctx.mta, "daemon_names", None) or DAEMON_NAMES
+    want = names.get(ctx.deployment)
+    if want:
+        eq(c.get("daemon"), want, "connect daemon ({daemon_name} of the listener)")
+
+
+# ---------------------------------------------------------------------------
+@scenario("nokia_e61i_auth_login_rset_relay", needs=("auth_login",))
+def nokia_e61i(ctx):
+    """Nokia E61i: EHLO, AUTH LOGIN, RSET, MAIL, RCPT remote -> accepted."""
+    login, pw = ctx.user(0)
+    c = ctx.client()
+    reply_is(c.ehlo("Nokia-E61i"), "250", "EHLO")
+    reply_is(c.auth_login(login, pw), "235", "AUTH LOGIN")
+    reply_is(c.cmd("RSET"), "250", "RSET")
+    reply_is(c.cmd("MAIL FROM:<%s@%s>" % (login, ctx.local_domain)), "250", "MAIL")
+    rcpt = "friend@" + REMOTE
+    reply_is(c.cmd("RCPT TO:<%s>" % rcpt), "250", "RCPT TO:<%s>" % rcpt)
+    reply_is(c.cmd("RSET"), "250", "RSET")
+    s = ctx.session(c)
+    expect_connect(ctx, s, c)
+    check(s.events("helo"), "no helo event")
+    mail = s.one("mail")
+    check(isinstance(mail.get("auth"), dict), "mail auth %r, want the login" % mail.get("auth"))
+    expect_accepted_relay(ctx, s, rcpt, login, mech="LOGIN")
+
+
+@scenario("unauthenticated_relay_rejected_local_accepted")
+def unauth_relay(ctx):
+    c = ctx.client()
+    reply_is(c.ehlo("stranger.example.net"), "250", "EHLO")
+    reply_is(c.cmd("MAIL FROM:<someone@%s>" % REMOTE), "250", "MAIL")
+    relay = "victim@elsewhere.example.com"
+    r1 = c.cmd("RCPT TO:<%s>" % relay)
+    local = "postmaster@" + ctx.local_domain
+    r2 = c.cmd("RCPT TO:<%s>" % local)
+    reply_is(c.cmd("RSET"), "250", "RSET")
+    s = ctx.session(c)
+    expect_connect(ctx, s, c)
+    expect_refused_relay(ctx, s, relay, r1)
+    expect_local(s, local, r2)
+    for ev in s.events("rcpt"):
+        eq(ev.get("auth"), None, "rcpt %s auth of a session that never authenticated"
+           % ev.get("rcpt"))
+    close = s.lines[-1]
+    eq((close.get("transactions"), close.get("rcpts"), close.get("auth")), (1, 2, None),
+       "close summary (transactions, rcpts, auth)")
+    if not ctx.mta_guards:
+        eq(close.get("rejected"), 1, "close summary rejected")
+
+
+@scenario("auth_param_without_auth_not_trusted")
+def auth_param(ctx):
+    c = ctx.client()
+    reply_is(c.ehlo("forger.example.net"), "250", "EHLO")
+    reply_is(c.cmd("MAIL FROM:<a@%s> AUTH=<victim@%s>" % (ctx.local_domain, ctx.local_domain)),
+             "250", "MAIL with AUTH=")
+    relay = "target@" + REMOTE
+    r = c.cmd("RCPT TO:<%s>" % relay)
+    s = ctx.session(c)
+    mail = s.one("mail")
+    contains(mail.get("auth_param"), "victim@" + ctx.local_domain, "mail auth_param")
+    eq(mail.get("auth"), None, "mail auth (AUTH= must not authenticate)")
+    check(s.anomalies("client_auth_param"), "no anomaly client_auth_param: " + s.brief())
+    ev = expect_refused_relay(ctx, s, relay, r)
+    eq(ev.get("auth"), None, "rcpt auth")
+
+
+@scenario("authenticated_multi_transaction_rset_data", needs=("auth_plain",))
+def multi_txn(ctx):
+    login, pw = ctx.user(1)
+    sender = "%s@%s" % (login, ctx.local_domain)
+    c = ctx.client()
+    reply_is(c.ehlo("laptop.example.net"), "250", "EHLO")
+    reply_is(c.auth_plain(login, pw), "235", "AUTH PLAIN")
+    rcpts = ["one@" + REMOTE, "two@" + REMOTE, "three@" + REMOTE, "four@other.example.com"]
+    # 1: complete message
+    reply_is(c.cmd("MAIL FROM:<%s>" % sender), "250", "MAIL 1")
+    reply_is(c.cmd("RCPT TO:<%s>" % rcpts[0]), "250", "RCPT 1")
+    d1 = c.data(message(sender, rcpts[:1]))
+    reply_is(d1, "250", "end of DATA 1")
+    reply_is(c.cmd("RSET"), "250", "RSET after DATA")
+    # 2: aborted by RSET
+    reply_is(c.cmd("MAIL FROM:<%s>" % sender), "250", "MAIL 2")
+    reply_is(c.cmd("RCPT TO:<%s>" % rcpts[1]), "250", "RCPT 2")
+    reply_is(c.cmd("RSET"), "250", "RSET 2")
+    reply_is(c.cmd("RSET"), "250", "RSET 3")
+    reply_is(c.cmd("NOOP"), "250", "NOOP")
+    # 3: two recipients, complete message
+    reply_is(c.cmd("MAIL FROM:<%s>" % sender), "250", "MAIL 3")
+    reply_is(c.cmd("RCPT TO:<%s>" % rcpts[2]), "250", "RCPT 3a")
+    reply_is(c.cmd("RCPT TO:<%s>" % rcpts[3]), "250", "RCPT 3b")
+    d3 = c.data(message(sender, rcpts[2:]))
+    reply_is(d3, "250", "end of DATA 3")
+    s = ctx.session(c)
+    for r in rcpts:
+        expect_accepted_relay(ctx, s, r, login, mech="PLAIN")
+    txns = [s.one_rcpt(r).get("txn") for r in rcpts]
+    check(txns[0] < txns[1] < txns[2] == txns[3],
+          "txn numbers of the rcpts %s: want increasing per MAIL" % txns)
+    eq(len(s.events("mail")), 3, "mail events")
+    eq(len(s.events("eom")), 2, "eom events")
+    check(s.events("abort"), "no abort event for the RSET inside transaction 2: " + s.brief())
+    check(any(a.get("txn") == txns[1] for a in s.events("abort")),
+          "no abort of txn %s: %s" % (txns[1], s.events("abort")))
+    close = s.lines[-1]
+    eq((close.get("transactions"), close.get("rcpts"), close.get("rejected")), (3, 4, 0),
+       "close summary (transactions, rcpts, rejected)")
+    check(isinstance(close.get("auth"), dict) and same_user(close["auth"].get("user"), login),
+          "close auth %r" % close.get("auth"))
+    eoms = s.events("eom")
+    eq([e.get("txn") for e in eoms], [txns[0], txns[2]], "txn of the eom events")
+    if hasattr(ctx.mta, "maillog_text"):
+        # Postfix: the queue id in the DATA reply is the one sessguard logged, and the
+        # accepted messages went to the smtp-sink on loopback, nowhere else.
+        for reply, eom, to in ((d1, eoms[0], rcpts[:1]), (d3, eoms[1], rcpts[2:])):
+            m = re.search(r"queued as (\w+)", reply[1].decode("latin-1"))
+            check(m, "no queue id in the DATA reply %r" % (reply,))
+            eq(eom.get("queue_id"), m.group(1), "eom queue_id")
+            wait_delivered(ctx.mta, m.group(1), to)
+
+
+@scenario("auth_then_starttls_discards_auth", needs=("auth_plain", "starttls"))
+def starttls_discards(ctx):
+    login, pw = ctx.user(0)
+    sender = "%s@%s" % (login, ctx.local_domain)
+    c = ctx.client()
+    reply_is(c.ehlo("roamer.example.net"), "250", "EHLO")
+    reply_is(c.auth_plain(login, pw), "235", "AUTH PLAIN")
+    # A MAIL so that the login reaches the milter before TLS (AUTH fires no callback).
+    before = "before-tls@" + REMOTE
+    reply_is(c.cmd("MAIL FROM:<%s>" % sender), "250", "MAIL before TLS")
+    reply_is(c.cmd("RCPT TO:<%s>" % before), "250", "RCPT before TLS")
+    reply_is(c.cmd("RSET"), "250", "RSET")
+    reply_is(c.starttls(), "220", "STARTTLS")
+    reply_is(c.ehlo("roamer.example.net"), "250", "EHLO after TLS")
+    reply_is(c.cmd("MAIL FROM:<%s>" % sender), "250", "MAIL after TLS")
+    after = "after-tls@" + REMOTE
+    r = c.cmd("RCPT TO:<%s>" % after)
+    s = ctx.session(c)
+    expect_accepted_relay(ctx, s, before, login)
+    tls = s.one("tls")
+    check(str(tls.get("version", "")).startswith("TLS") and tls.get("cipher"),
+          "tls event without version/cipher: %r" % tls)
+    helos = s.events("helo")
+    check(len(helos) >= 2 and helos[-1].get("tls"), "the EHLO after STARTTLS has no tls "
+          "object: %s" % helos)
+    if ctx.has("keeps_auth_across_starttls"):
+        # Sendmail 8.17 keeps the SASL login across STARTTLS (a second AUTH gets
+        # "503 5.5.0 Already Authenticated") and reports {auth_authen} again with the
+        # MAIL after TLS.  By S1 that fresh MTA report authenticates the session:
+        # the relay is accepted, and the auth is dated after the TLS boundary.
+        reply_is(r, "250", "RCPT after TLS (MTA still reports the login)")
+        ev = expect_accepted_relay(ctx, s, after, login)
+        eq(ev["auth"].get("source"), "mta", "auth.source after TLS")
+        check(ev["auth"]["since_seq"] > tls["seq"], "auth since_seq %s is not after the TLS "
+              "boundary at seq %s (a login from before TLS must not be carried)"
+              % (ev["auth"]["since_seq"], tls["seq"]))
+        return
+    ev = expect_refused_relay(ctx, s, after, r, phrase="STARTTLS")
+    eq(ev.get("auth"), None, "rcpt after TLS auth")
+
+
+@scenario("sonyericsson_a128_unknown_command")
+def sonyericsson(ctx):
+    c = ctx.client()
+    reply_is(c.ehlo("SonyEricsson"), "250", "EHLO")
+    line = "A128 AUTH xxxx xxxx"
+    reply_is(c.cmd(line), "5", line)
+    reply_is(c.cmd("MAIL FROM:<phone@%s>" % REMOTE), "250", "MAIL")
+    relay = "someone@" + REMOTE
+    r = c.cmd("RCPT TO:<%s>" % relay)
+    s = ctx.session(c)
+    unknown = s.one("unknown")
+    cmd = unknown.get("command")
+    if ctx.has("unknown_first_word_only"):
+        # Postfix hands milters only the command name.
+        eq(cmd, "A128", "unknown command as it reached the milter")
+    else:
+        check(isinstance(cmd, str) and cmd.startswith("A128"), "unknown command %r" % cmd)
+    expect_refused_relay(ctx, s, relay, r)
+
+
+@scenario("monitor_mode_would_reject", deployments=("front_end",), phase="monitor")
+def monitor(ctx):
+    c = ctx.client()
+    reply_is(c.ehlo("stranger.example.net"), "250", "EHLO")
+    reply_is(c.cmd("MAIL FROM:<someone@%s>" % REMOTE), "250", "MAIL")
+    relay = "victim@elsewhere.example.com"
+    reply_is(c.cmd("RCPT TO:<%s>" % relay), "250", "RCPT (monitor mode lets it pass)")
+    reply_is(c.cmd("RSET"), "250", "RSET")
+    s = ctx.session(c)
+    ev = s.one_rcpt(relay)
+    eq(ev.get("verdict"), "would_reject", "rcpt verdict in monitor mode")
+    contains(ev.get("reason"), "not authenticated", "rcpt reason")
+
+
+@scenario("sessguard_stopped_mta_defers", phase="stopped")
+def stopped(ctx):
+    """No milter listening: milter_default_action = tempfail must defer, never relay."""
+    login, pw = ctx.user(0)
+    for authed in (False, True):
+        c = ctx.client()
+        replies = []
+        replies.append(c.ehlo("anyone.example.net"))
+        if authed:
+            replies.append(c.auth_plain(login, pw))
+        replies.append(c.cmd("MAIL FROM:<x@%s>" % ctx.local_domain))
+        rr = c.cmd("RCPT TO:<nobody@%s>" % REMOTE)
+        replies.append(rr)
+        dr = c.cmd("DATA")
+        c.quit()
+        check(any(400 <= code < 500 for code, _ in replies),
+              "%s: no 4xx defer while sessguard is down: %s"
+              % ("authenticated" if authed else "unauthenticated", c.text()))
+        check(not 200 <= rr[0] < 300, "RCPT accepted while sessguard is down: " + c.text())
+        if ctx.mta.name == "postfix":
+            # milter_default_action = tempfail: Postfix answers MAIL with 451 4.7.1
+            reply_is(replies[-2], "451 4.7.1", "MAIL while sessguard is down")
+        check(dr[0] != 354, "DATA accepted while sessguard is down: " + c.text())
+    if ctx.mta.name == "postfix":
+        log = ctx.mta.maillog_text()
+        check("milter-reject" in log and "4.7.1" in log,
+              "Postfix maillog shows no milter tempfail")
+
+
+@scenario("parallel_50_sessions_mixed_auth", deployments=("front_end",),
+          needs=("auth_plain", "auth_login"))
+def parallel(ctx):
+    n = 50
+    start = threading.Barrier(n, timeout=20)
+
+    def one(i):
+        authed = i % 2 == 0
+        login, pw = ctx.user(i // 2)
+        # Postfix: several loopback source addresses (all in the front end's
+        # mynetworks); other MTAs may only relay for 127.0.0.1 itself.
+        src = "127.0.0.%d" % (1 + i % 3) if ctx.mta.name == "postfix" else "127.0.0.1"
+        c = ctx.client(source_addr=src)
+        try:
+            start.wait()
+        except threading.BrokenBarrierError:
+            pass
+        reply_is(c.ehlo("p%02d.example.net" % i), "250", "EHLO")
+        if authed:
+            if i % 4 == 0:
+                reply_is(c.auth_plain(login, pw), "235", "AUTH PLAIN")
+            else:
+                reply_is(c.auth_login(login, pw), "235", "AUTH LOGIN")
+        relay1 = "r1-%02d@%s" % (i, REMOTE)
+        relay2 = "r2-%02d@%s" % (i, REMOTE)
+        local = "postmaster@" + ctx.local_domain
+        reply_is(c.cmd("MAIL FROM:<p%02d@%s>" % (i, ctx.local_domain)), "250", "MAIL")
+        r1 = c.cmd("RCPT TO:<%s>" % relay1)
+        rl = c.cmd("RCPT TO:<%s>" % local)
+        reply_is(c.cmd("RSET"), "250", "RSET")
+        reply_is(c.cmd("MAIL FROM:<p%02d@%s>" % (i, ctx.local_domain)), "250", "MAIL 2")
+        r2 = c.cmd("RCPT TO:<%s>" % relay2)
+        c.quit()
+        s = ctx.sessguard.session_of(c.local_port, client_addr=src, timeout=30)
+        s.sanity()
+        expect_local(s, local, rl)
+        if authed:
+            reply_is(r1, "250", "RCPT relay 1 (authenticated)")
+            reply_is(r2, "250", "RCPT relay 2 (authenticated)")
+            expect_accepted_relay(ctx, s, relay1, login)
+            expect_accepted_relay(ctx, s, relay2, login)
+        else:
+            expect_refused_relay(ctx, s, relay1, r1)
+            expect_refused_relay(ctx, s, relay2, r2)
+            for ev in s.events("rcpt"):
+                eq(ev.get("auth"), None, "rcpt auth in an unauthenticated session")
+        return s.sid
+
+    errors = []
+    sids = []
+    with concurrent.futures.ThreadPoolExecutor(max_workers=n) as ex:
+        futs = {ex.submit(one, i): i for i in range(n)}
+        for f in concurrent.futures.as_completed(futs):
+            try:
+                sids.append(f.result())
+            except Exception as e:  # noqa: BLE001 - collect every session's failure
+                errors.append("session %d: %s: %s" % (futs[f], type(e).__name__, e))
+    if errors:
+        errors.sort()
+        raise ScenarioFailure("%d of %d sessions failed; first: %s"
+                              % (len(errors), n, " || ".join(errors[:3])))
+    eq(len(set(sids)), n, "distinct session ids")
+
+
+@scenario("sessguard_killed_mid_session_mta_defers", phase="killed")
+def killed(ctx):
+    """sessguard dies (SIGKILL) while a session is open: the MTA must defer the
+    rest of that session (milter_default_action = tempfail), never relay."""
+    login, pw = ctx.user(2)
+    a = ctx.client()
+    u = ctx.client()
+    reply_is(a.ehlo("authed.example.net"), "250", "EHLO")
+    reply_is(a.auth_plain(login, pw), "235", "AUTH PLAIN")
+    reply_is(u.ehlo("stranger.example.net"), "250", "EHLO")
+    ctx.sessguard.proc.send_signal(signal.SIGKILL)
+    ctx.sessguard.proc.wait(5)
+    for c in (a, u):
+        m = c.cmd("MAIL FROM:<x@%s>" % ctx.local_domain)
+        r = c.cmd("RCPT TO:<nobody@%s>" % REMOTE)
+        d = c.cmd("DATA")
+        c.quit()
+        check(400 <= m[0] < 500 or 400 <= r[0] < 500,
+              "no 4xx after sessguard died: " + c.text())
+        check(not 200 <= r[0] < 300, "RCPT accepted after sessguard died: " + c.text())
+        check(d[0] != 354, "DATA accepted after sessguard died: " + c.text())
+
+
+@scenario("auth_survives_second_ehlo", needs=("auth_plain",))
+def second_ehlo(ctx):
+    """S2/S4: a second EHLO mid-transaction aborts the transaction, not the login."""
+    login, pw = ctx.user(3)
+    sender = "%s@%s" % (login, ctx.local_domain)
+    c = ctx.client()
+    reply_is(c.ehlo("first.example.net"), "250", "EHLO")
+    reply_is(c.auth_plain(login, pw), "235", "AUTH PLAIN")
+    reply_is(c.cmd("MAIL FROM:<%s>" % sender), "250", "MAIL 1")
+    r1 = "ehlo-1@" + REMOTE
+    reply_is(c.cmd("RCPT TO:<%s>" % r1), "250", "RCPT 1")
+    reply_is(c.ehlo("second.example.net"), "250", "second EHLO")
+    reply_is(c.cmd("MAIL FROM:<%s>" % sender), "250", "MAIL 2")
+    r2 = "ehlo-2@" + REMOTE
+    reply_is(c.cmd("RCPT TO:<%s>" % r2), "250", "RCPT 2 after the second EHLO")
+    s = ctx.session(c)
+    e1 = expect_accepted_relay(ctx, s, r1, login)
+    e2 = expect_accepted_relay(ctx, s, r2, login)
+    check(e2["txn"] > e1["txn"], "txn after the second EHLO %s, before %s"
+          % (e2["txn"], e1["txn"]))
+    eq(e2["auth"]["since_seq"], e1["auth"]["since_seq"],
+       "auth since_seq (the login dates from before the second EHLO)")
+    helos = s.events("helo")
+    eq([h.get("helo") for h in helos], ["first.example.net", "second.example.net"], "helo names")
+    aborts = [a for a in s.events("abort") if a.get("txn") == e1["txn"]]
+    check(aborts and aborts[0]["seq"] < helos[1]["seq"],
+          "no abort of txn %s before the second helo: %s" % (e1["txn"], s.brief()))
+
+
+TRUSTED_ADDR = "127.0.0.9"   # run_e2e.py puts 127.0.0.9/32 in trusted_networks
+
+
+@scenario("trusted_network_client_relays_without_auth", deployments=("front_end",))
+def trusted(ctx):
+    c = ctx.client(source_addr=TRUSTED_ADDR)
+    reply_is(c.ehlo("webmail.example.org"), "250", "EHLO")
+    reply_is(c.cmd("MAIL FROM:<web@%s>" % ctx.local_domain), "250", "MAIL")
+    relay = "friend@" + REMOTE
+    reply_is(c.cmd("RCPT TO:<%s>" % relay), "250", "RCPT from a trusted address")
+    s = ctx.session(c)
+    eq(s.lines[0].get("client_addr"), TRUSTED_ADDR, "connect client_addr")
+    ev = s.one_rcpt(relay)
+    eq((ev.get("relay"), ev.get("verdict")), (True, "accept"), "rcpt (relay, verdict)")
+    contains(ev.get("reason"), "trusted_networks", "rcpt reason")
+    eq(ev.get("auth"), None, "rcpt auth")
