@@ -17,6 +17,12 @@ if [ -z "$MILTERTEST" ] || [ -z "$PYTHON3" ]; then
 	exit 77
 fi
 
+if [ -n "${SG_SANITIZE:-}" ] && [ -f "$here/$name.conf" ] &&
+    head -1 "$here/$name.conf" | grep -q 'sanitizers: skip'; then
+	echo "SKIP: $name does not run under the sanitizers"
+	exit 77
+fi
+
 dir=$(mktemp -d "${TMPDIR:-/tmp}/sg-$name.XXXXXX") || exit 1
 trap 'rm -rf "$dir"' EXIT
 conf="$dir/sessguard.conf"
@@ -34,7 +40,7 @@ if [ -n "${SG_SANITIZE:-}" ]; then
 fi
 
 "$MILTERTEST" -D "SESSGUARD=$SESSGUARD" -D "CONF=$conf" -D "DIR=$dir" \
-    -D "LIB=$here/lib.lua" -s "$lua" > "$dir/out" 2>&1
+    -D "LIB=$here/lib.lua" -D "FAILALLOC=${FAILALLOC:-}" -s "$lua" > "$dir/out" 2>&1
 rc=$?
 cat "$dir/out"
 if [ $rc -ne 0 ] || grep -q '^FAIL' "$dir/out"; then
@@ -49,6 +55,10 @@ fi
 if ls "$dir"/asan.* "$dir"/ubsan.* >/dev/null 2>&1; then
 	echo "FAIL: $name: sanitizer report:"
 	cat "$dir"/asan.* "$dir"/ubsan.* 2>/dev/null
+	exit 1
+fi
+if [ -f "$here/$name.stderr" ] && ! grep -qF -f "$here/$name.stderr" "$dir/out"; then
+	echo "FAIL: $name: the daemon did not say: $(cat "$here/$name.stderr")"
 	exit 1
 fi
 expect=
