@@ -17,7 +17,7 @@
  *	for tests) plus the level filter and the value bound. It is shared by
  *	all threads; nothing in it changes while lines are written except the
  *	files behind the descriptors, which evlog_reopen() swaps atomically
- *	(dup2), for log rotation.
+ *	(dup3), for log rotation.
  *
  *	A line is built in a caller-owned buffer (one per session, reused, so
  *	the hot path does not allocate once warm) with evlog_begin(), which
@@ -175,7 +175,7 @@ evlog_reopen(struct evlog *log, char *err, size_t errlen)
 	int	fd, old, rc = 0;
 
 	/*
-	 * dup2() puts the new file behind the same descriptor number in one
+	 * dup3() puts the new file behind the same descriptor number in one
 	 * step: a concurrent write() goes to the old file or the new one,
 	 * never to a closed descriptor.
 	 */
@@ -185,8 +185,8 @@ evlog_reopen(struct evlog *log, char *err, size_t errlen)
 			continue;
 		}
 		old = atomic_load(&log->fds[i]);
-		if (dup2(fd, old) < 0) {
-			snprintf(err, errlen, "log file %s: dup2: %s",
+		if (dup3(fd, old, O_CLOEXEC) < 0) {
+			snprintf(err, errlen, "log file %s: dup3: %s",
 			    log->paths[i], strerror(errno));
 			rc = -1;
 		}
