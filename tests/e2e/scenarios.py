@@ -175,6 +175,14 @@ def multi_txn(ctx):
     s = ctx.session(c)
     for r in rcpts:
         expect_accepted_relay(ctx, s, r, login, mech="PLAIN")
+    # The login dates from the first MAIL and survives DATA and RSET: a
+    # sessguard that forgot it at the abort would date it anew.
+    first_mail = s.events("mail")[0]
+    since = [s.one_rcpt(r)["auth"].get("since_seq") for r in rcpts]
+    eq(since, [first_mail.get("seq")] * len(rcpts),
+       "auth.since_seq of the rcpts (the login of the first MAIL)")
+    contains(s.one_rcpt(rcpts[2]).get("reason"), "carried across 1 reset",
+             "reason of the rcpt after the RSET inside transaction 2")
     txns = [s.one_rcpt(r).get("txn") for r in rcpts]
     check(txns[0] < txns[1] < txns[2] == txns[3],
           "txn numbers of the rcpts %s: want increasing per MAIL" % txns)
