@@ -3,7 +3,6 @@
  *	addr - mail address and domain helpers
  * SYNOPSIS
  *	#include "util/addr.h"
-#include "util/ipaddr.h"
  *
  *	int addr_domain(addr, &dom, &domlen)
  *	int domain_match(entry, dom, domlen)

@@ -862,10 +862,8 @@ START_TEST(t_domain_valid_literal_content)
 END_TEST
 
 /*
- * BUG: domain_valid() passes the text between the brackets to
- * ipaddr_parse(), which itself strips brackets and an "IPv6:" tag, so
- * doubly bracketed literals "[[192.0.2.1]]" and "[IPv6:[::1]]" are
- * accepted as configured domains.
+ * ipaddr_parse() itself strips brackets and an "IPv6:" tag, so the
+ * literal check must not let doubly bracketed forms through.
  */
 START_TEST(t_domain_valid_literal_nested)
 {
