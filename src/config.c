@@ -11,6 +11,7 @@
  *	void config_free(cfg)
  *	void config_print(cfg, sb)
  *	void config_print_keys(sb)
+ *	int config_show_key(cfg, key, sb)
  * DESCRIPTION
  *	One table (keys[] below) declares every key: its name, its default
  *	and a line of documentation, and the functions that set and show it.
@@ -30,7 +31,8 @@
  *
  *	config_print() writes the effective configuration as "key = value"
  *	lines that config_load() reads back to the same configuration.
- *	config_print_keys() writes "key default doc" lines from the table.
+ *	config_print_keys() writes "key default doc" lines from the table;
+ *	config_show_key() the value of one key as config_print() shows it.
  * DIAGNOSTICS
  *	The loaders return NULL and put one message in err naming the file,
  *	line and key ("FILE:LINE: key: reason") on the first error; nothing is
@@ -1024,6 +1026,18 @@ config_print(const struct sg_config *cfg, struct strbuf *sb)
 		keys[i].show(cfg, &keys[i], sb);
 		strbuf_putc(sb, '\n');
 	}
+}
+
+int
+config_show_key(const struct sg_config *cfg, const char *name,
+    struct strbuf *sb)
+{
+	const struct cfg_key *k;
+
+	if ((k = config_find(name)) == NULL)
+		return -1;
+	k->show(cfg, k, sb);
+	return 0;
 }
 
 void

@@ -59,6 +59,7 @@ int	config_override(struct sg_config *, const char *, const char *, char *,
 void	config_free(struct sg_config *);
 void	config_print(const struct sg_config *, struct strbuf *);
 void	config_print_keys(struct strbuf *);
+int	config_show_key(const struct sg_config *, const char *, struct strbuf *);
 const char *config_mode_name(enum sg_mode);
 
 #endif

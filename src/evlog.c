@@ -8,6 +8,7 @@
  *	struct evlog *evlog_memory(level, max_value)
  *	void evlog_close(log)
  *	int evlog_reopen(log, err, errlen)
+ *	void evlog_set_levels(log, level, max_value)
  *
  *	void evlog_begin(line, log, buf, session, seq, event)
  *	void evlog_str(line, key, value), evlog_int(...), evlog_bool(...), ...
@@ -25,6 +26,9 @@
  *	evlog_end(), which hands the line to every sink: one write(2) a sink,
  *	no lock held. Files are opened O_APPEND, so concurrent lines do not
  *	interleave.
+ *
+ *	evlog_set_levels() changes log_level and log_max_value in place (a
+ *	reload); lines under construction may see either setting.
  *
  *	Every string from the wire goes through json_put_string(): escaped,
  *	invalid UTF-8 as \xNN, cut at log_max_value bytes with a mark.
@@ -55,8 +59,8 @@
 #define EVLOG_MAX_FILES	8
 
 struct evlog {
-	enum sg_log_level level;
-	size_t		 max_value;
+	_Atomic int	 level;		/* enum sg_log_level; reloadable */
+	atomic_size_t	 max_value;	/* reloadable */
 	int		 use_syslog;
 	int		 use_stderr;
 	size_t		 nfiles;
@@ -96,8 +100,8 @@ evlog_open(const struct sg_config *cfg, int foreground, char *err,
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	log->level = cfg->log_level;
-	log->max_value = cfg->log_max_value;
+	atomic_init(&log->level, (int)cfg->log_level);
+	atomic_init(&log->max_value, cfg->log_max_value);
 	if (foreground && !cfg->log_explicit) {
 		log->use_stderr = 1;
 	} else {
@@ -130,8 +134,8 @@ evlog_memory(enum sg_log_level level, size_t max_value)
 
 	if ((log = calloc(1, sizeof(*log))) == NULL)
 		return NULL;
-	log->level = level;
-	log->max_value = max_value;
+	atomic_init(&log->level, (int)level);
+	atomic_init(&log->max_value, max_value);
 	log->memory = 1;
 	pthread_mutex_init(&log->memlock, NULL);
 	strbuf_init(&log->membuf);
@@ -204,13 +208,21 @@ evlog_lost(const struct evlog *log)
 size_t
 evlog_max_value(const struct evlog *log)
 {
-	return log->max_value;
+	return atomic_load_explicit(&log->max_value, memory_order_relaxed);
+}
+
+void
+evlog_set_levels(struct evlog *log, enum sg_log_level level, size_t max_value)
+{
+	atomic_store(&log->level, (int)level);
+	atomic_store(&log->max_value, max_value);
 }
 
 int
 evlog_wants(const struct evlog *log, const char *event)
 {
-	if (log->level == LOG_LEVEL_COMMANDS)
+	if (atomic_load_explicit(&log->level, memory_order_relaxed)
+	    == LOG_LEVEL_COMMANDS)
 		return 1;
 	return strcmp(event, "connect") == 0 || strcmp(event, "rcpt") == 0
 	    || strcmp(event, "anomaly") == 0 || strcmp(event, "close") == 0;
@@ -269,7 +281,7 @@ evlog_strn(struct evline *l, const char *key, const char *val, size_t len)
 	if (l->skip)
 		return;
 	evlog_key(l, key);
-	json_put_string(l->sb, val, len, l->log->max_value);
+	json_put_string(l->sb, val, len, evlog_max_value(l->log));
 }
 
 void
@@ -278,7 +290,7 @@ evlog_str(struct evline *l, const char *key, const char *val)
 	if (l->skip)
 		return;
 	evlog_key(l, key);
-	json_put_cstring(l->sb, val, l->log->max_value);
+	json_put_cstring(l->sb, val, evlog_max_value(l->log));
 }
 
 void

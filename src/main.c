@@ -5,26 +5,39 @@
  *	sessguard [-c FILE] [-p SOCKET] [-f] [-n] [-V] [-h]
  * DESCRIPTION
  *	Reads the configuration (-c FILE; else the default path if it exists;
- *	else the built-in defaults), opens the event log and the milter socket
- *	while messages still reach the terminal, detaches unless -f, and hands
- *	control to libmilter until SIGTERM or SIGINT, then exits 0.
+ *	else the built-in defaults), then, while messages still reach the
+ *	terminal: looks up user and group, opens the event log, locks the
+ *	pidfile, opens the milter socket (as root) and gives it socket_mode
+ *	and the user's group. Then it detaches (unless -f), writes its pid,
+ *	drops privileges for good, and hands control to libmilter until
+ *	SIGTERM or SIGINT, then exits 0. No callback ever runs as root when a
+ *	user is configured.
+ *
+ *	SIGUSR1 reloads the configuration and reopens the log files (see
+ *	runtime.c); a thread of its own waits for it, because libmilter's
+ *	signal thread owns SIGHUP, SIGTERM and SIGINT.
  *
  *	-n checks the configuration, prints the effective one and exits 0, or
  *	1 with a message naming file, line and key.
  *
  *	A unix socket left by a crashed run is removed; one that still answers
- *	belongs to a running filter and is left alone (exit 1).
+ *	belongs to a running filter and is left alone (exit 1). A pidfile
+ *	locked by a running instance stops a second one (exit 1).
  * DIAGNOSTICS
  *	Every problem before the first connection is a message on stderr and
  *	exit status 1; nothing is half started.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <libgen.h>
+#include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -35,6 +48,7 @@
 #include "config.h"
 #include "evlog.h"
 #include "milter.h"
+#include "runtime.h"
 #include "session.h"
 #include "util/msg.h"
 
@@ -107,14 +121,193 @@ prepare_unix_socket(const char *path)
 	msg_info("removed stale socket %s", path);
 }
 
+/* The user and group to become; uid 0 and no change when none is set. */
+struct identity {
+	int	 change;
+	uid_t	 uid;
+	gid_t	 gid;
+	char	*name;
+};
+
+static void
+lookup_identity(const struct sg_config *cfg, struct identity *id)
+{
+	struct passwd *pw;
+	struct group *gr;
+
+	memset(id, 0, sizeof(*id));
+	if (cfg->user == NULL && cfg->group == NULL)
+		return;
+	if (getuid() != 0 && geteuid() != 0)
+		msg_fatal("user/group are set, but sessguard was not started "
+		    "as root: cannot change identity");
+	id->change = 1;
+	id->uid = getuid();
+	id->gid = getgid();
+	if (cfg->user) {
+		if ((pw = getpwnam(cfg->user)) == NULL)
+			msg_fatal("user %s: no such user", cfg->user);
+		id->uid = pw->pw_uid;
+		id->gid = pw->pw_gid;
+		id->name = cfg->user;
+	}
+	if (cfg->group) {
+		if ((gr = getgrnam(cfg->group)) == NULL)
+			msg_fatal("group %s: no such group", cfg->group);
+		id->gid = gr->gr_gid;
+	}
+}
+
+static void
+drop_privileges(const struct identity *id)
+{
+	if (!id->change)
+		return;
+	if (id->name ? initgroups(id->name, id->gid) < 0
+	    : setgroups(1, &id->gid) < 0)
+		msg_fatal("setgroups: %s", strerror(errno));
+	if (setgid(id->gid) < 0)
+		msg_fatal("setgid(%u): %s", (unsigned)id->gid, strerror(errno));
+	if (setuid(id->uid) < 0)
+		msg_fatal("setuid(%u): %s", (unsigned)id->uid, strerror(errno));
+	if (id->uid != 0 && (setuid(0) == 0 || seteuid(0) == 0))
+		msg_fatal("could regain root after dropping privileges");
+}
+
+/*
+ * Opens and locks the pidfile before detaching (the flock survives the
+ * fork), so that a second instance is refused on the terminal.
+ */
+static int
+lock_pidfile(const char *path)
+{
+	char	buf[32];
+	ssize_t	n;
+	int	fd;
+
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644)) < 0)
+		msg_fatal("pidfile %s: %s", path, strerror(errno));
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno != EWOULDBLOCK)
+			msg_fatal("pidfile %s: lock: %s", path, strerror(errno));
+		n = read(fd, buf, sizeof(buf) - 1);
+		buf[n > 0 ? n : 0] = '\0';
+		buf[strcspn(buf, "\n")] = '\0';
+		msg_fatal("pidfile %s is locked: sessguard is already running "
+		    "(pid %s)", path, buf[0] ? buf : "unknown");
+	}
+	return fd;
+}
+
+static void
+write_pidfile(int fd, const char *path)
+{
+	char	buf[32];
+	int	len;
+
+	len = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)len, 0) != len)
+		msg_fatal("pidfile %s: write: %s", path, strerror(errno));
+}
+
+/* Detaches from the terminal: two forks, a new session, stdio on /dev/null. */
+static void
+detach(void)
+{
+	pid_t	pid;
+	int	fd;
+
+	if ((pid = fork()) < 0)
+		msg_fatal("fork: %s", strerror(errno));
+	if (pid > 0)
+		_exit(0);
+	if (setsid() < 0)
+		msg_fatal("setsid: %s", strerror(errno));
+	if ((pid = fork()) < 0)
+		msg_fatal("fork: %s", strerror(errno));
+	if (pid > 0)
+		_exit(0);
+	if (chdir("/") < 0)
+		msg_fatal("chdir /: %s", strerror(errno));
+	if ((fd = open("/dev/null", O_RDWR)) < 0)
+		msg_fatal("/dev/null: %s", strerror(errno));
+	dup2(fd, STDIN_FILENO);
+	dup2(fd, STDOUT_FILENO);
+	dup2(fd, STDERR_FILENO);
+	if (fd > STDERR_FILENO)
+		close(fd);
+	msg_to_syslog(1);
+}
+
+static void *
+reload_thread(void *arg)
+{
+	sigset_t *set = arg;
+	char	err[1024];
+	int	sig;
+
+	for (;;) {
+		if (sigwait(set, &sig) != 0 || sig != SIGUSR1)
+			continue;
+		if (runtime_reload(err, sizeof(err)) < 0)
+			msg_warn("reload: %s; keeping the old configuration", err);
+		else
+			msg_info("configuration reloaded (generation %u)",
+			    runtime_generation());
+	}
+	return NULL;
+}
+
+static void
+start_reload_thread(void)
+{
+	static sigset_t set;
+	sigset_t block;
+	pthread_t th;
+	int	rc;
+
+	/*
+	 * Blocked before any thread starts, so every thread inherits the
+	 * mask: SIGUSR1 reaches only this thread's sigwait(), and SIGHUP,
+	 * SIGTERM and SIGINT only libmilter's signal thread.
+	 */
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	block = set;
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	if ((rc = pthread_sigmask(SIG_BLOCK, &block, NULL)) != 0)
+		msg_fatal("pthread_sigmask: %s", strerror(rc));
+	if ((rc = pthread_create(&th, NULL, reload_thread, &set)) != 0)
+		msg_fatal("pthread_create: %s", strerror(rc));
+	pthread_detach(th);
+}
+
+/* Gives the log files to the user the daemon becomes, for reopening. */
+static void
+chown_logs(const struct sg_config *cfg, const struct identity *id)
+{
+	size_t	i;
+
+	if (!id->change)
+		return;
+	for (i = 0; i < cfg->log_files.n; i++)
+		if (chown(cfg->log_files.v[i], id->uid, id->gid) < 0)
+			msg_fatal("chown %s: %s", cfg->log_files.v[i],
+			    strerror(errno));
+}
+
 int
 main(int argc, char **argv)
 {
 	struct sg_config *cfg;
 	struct evlog *log;
+	struct identity id;
 	const char *cfgpath = NULL, *sockopt = NULL, *upath;
 	char	err[1024];
-	int	c, foreground = 0, check = 0, rc;
+	char	*sockpath = NULL, *pidpath = NULL;
+	int	c, foreground = 0, check = 0, rc, pidfd = -1;
 
 	msg_init("sessguard", 0);
 	opterr = 0;
@@ -185,9 +378,13 @@ main(int argc, char **argv)
 		msg_warn("local_domains and relay_domains are empty: every "
 		    "recipient with a domain counts as a relay attempt");
 
+	lookup_identity(cfg, &id);
 	if ((log = evlog_open(cfg, foreground, err, sizeof(err))) == NULL)
 		msg_fatal("%s", err);
+	chown_logs(cfg, &id);
 	session_ids_init();
+	if (cfg->pidfile)
+		pidfd = lock_pidfile(cfg->pidfile);
 
 	if ((upath = unix_path(cfg->socket)) != NULL)
 		prepare_unix_socket(upath);
@@ -195,31 +392,41 @@ main(int argc, char **argv)
 		msg_fatal("socket %s: smfi_setconn failed", cfg->socket);
 	if (cfg->milter_timeout > 0)
 		smfi_settimeout(cfg->milter_timeout);
-	if (milter_register(cfg, log) != MI_SUCCESS)
+	if (milter_register() != MI_SUCCESS)
 		msg_fatal("smfi_register failed");
 	if (smfi_opensocket(false) != MI_SUCCESS)
 		msg_fatal("socket %s: cannot open (in use, or no permission)",
 		    cfg->socket);
 	if (upath && chmod(upath, cfg->socket_mode) < 0)
 		msg_fatal("chmod %s: %s", upath, strerror(errno));
+	if (upath && id.change && chown(upath, id.uid, id.gid) < 0)
+		msg_fatal("chown %s: %s", upath, strerror(errno));
 
-	if (!foreground) {
-		if (daemon(0, 0) < 0)
-			msg_fatal("daemon: %s", strerror(errno));
-		msg_to_syslog(1);
-	}
-	msg_info("sessguard %s listening on %s, mode %s", PACKAGE_VERSION,
-	    cfg->socket, config_mode_name(cfg->mode));
+	if (!foreground)
+		detach();
+	if (pidfd >= 0)
+		write_pidfile(pidfd, cfg->pidfile);
+	drop_privileges(&id);
+	msg_info("sessguard %s listening on %s, mode %s%s%s", PACKAGE_VERSION,
+	    cfg->socket, config_mode_name(cfg->mode),
+	    id.change ? ", running as " : "", id.change ?
+	    (cfg->user ? cfg->user : cfg->group) : "");
 
+	/* from here on a reload may free cfg: keep what the exit needs */
+	if ((upath && (sockpath = strdup(upath)) == NULL)
+	    || (cfg->pidfile && (pidpath = strdup(cfg->pidfile)) == NULL))
+		msg_fatal("out of memory");
+	runtime_init(cfg, log, cfgpath, sockopt);
+	start_reload_thread();
 	rc = smfi_main();
 
 	msg_info("sessguard stopping%s", rc == MI_SUCCESS ? "" :
 	    " (libmilter reported a failure)");
-	if (upath)
-		unlink(upath);
+	if (sockpath)
+		unlink(sockpath);
+	if (pidpath)
+		unlink(pidpath);
 	if (evlog_lost(log))
 		msg_warn("%llu log lines were lost", evlog_lost(log));
-	evlog_close(log);
-	config_free(cfg);
 	return 0;
 }

@@ -4,7 +4,7 @@
  * SYNOPSIS
  *	#include "milter.h"
  *
- *	int milter_register(cfg, log)
+ *	int milter_register(void)
  * DESCRIPTION
  *	The thin edge between libmilter and the pure core. Each callback
  *	takes the connection's sg_session from smfi_getpriv(), reads the
@@ -22,8 +22,11 @@
  *	A permitted recipient gets SMFIS_CONTINUE, never SMFIS_ACCEPT, which
  *	would end filtering of the whole message.
  *
- *	milter_register() registers the callbacks with the configuration and
- *	the event log they will use for the life of the process.
+ *	The configuration comes from runtime_acquire(): taken at connect and
+ *	renewed at every MAIL, so a reload applies from the next transaction
+ *	and never in the middle of one.
+ *
+ *	milter_register() registers the callbacks with libmilter.
  * DIAGNOSTICS
  *	A connection whose session cannot be allocated gets TEMPFAIL and a
  *	warning; so does any later event of it (sessguard never accepts
@@ -36,18 +39,42 @@
 #include <libmilter/mfapi.h>
 
 #include "milter.h"
+#include "runtime.h"
 #include "session.h"
 #include "util/msg.h"
 
 #define MAX_ARGS	64	/* ESMTP parameters kept of one MAIL/RCPT */
 
-static const struct sg_config *milter_cfg;
-static struct evlog *milter_log;
+/* The private data of one connection. */
+struct conn {
+	struct sg_session  *session;
+	struct sg_snapshot *snap;	/* the configuration it uses */
+};
 
 static struct sg_session *
 get_session(SMFICTX *ctx)
 {
-	return smfi_getpriv(ctx);
+	struct conn *c = smfi_getpriv(ctx);
+
+	return c ? c->session : NULL;
+}
+
+/* At MAIL: a transaction starts with the newest configuration. */
+static void
+refresh_config(SMFICTX *ctx)
+{
+	struct conn *c = smfi_getpriv(ctx);
+	struct sg_snapshot *snap;
+
+	if (c == NULL || (snap = runtime_acquire()) == NULL)
+		return;
+	if (snap == c->snap) {
+		runtime_release(snap);
+		return;
+	}
+	session_set_config(c->session, snapshot_config(snap));
+	runtime_release(c->snap);
+	c->snap = snap;
 }
 
 static char *
@@ -89,23 +116,38 @@ mlfi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	return SMFIS_CONTINUE;
 }
 
+static void
+conn_free(struct conn *c)
+{
+	if (c == NULL)
+		return;
+	session_free(c->session);
+	runtime_release(c->snap);
+	free(c);
+}
+
 static sfsistat
 mlfi_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
 {
-	struct sg_session *s;
+	struct conn *c;
 
-	if ((s = session_new(milter_cfg, milter_log)) == NULL) {
+	if ((c = calloc(1, sizeof(*c))) == NULL
+	    || (c->snap = runtime_acquire()) == NULL
+	    || (c->session = session_new(snapshot_config(c->snap),
+	    runtime_log())) == NULL) {
 		msg_warn("connect from %.64s: out of memory; answering tempfail",
 		    hostname ? hostname : "unknown");
+		conn_free(c);
 		return SMFIS_TEMPFAIL;
 	}
-	if (smfi_setpriv(ctx, s) != MI_SUCCESS) {
+	if (smfi_setpriv(ctx, c) != MI_SUCCESS) {
 		msg_warn("connect from %.64s: smfi_setpriv failed; "
 		    "answering tempfail", hostname ? hostname : "unknown");
-		session_free(s);
+		conn_free(c);
 		return SMFIS_TEMPFAIL;
 	}
-	session_on_connect(s, hostname, hostaddr, getsym(ctx, "{daemon_name}"));
+	session_on_connect(c->session, hostname, hostaddr,
+	    getsym(ctx, "{daemon_name}"));
 	return SMFIS_CONTINUE;
 }
 
@@ -140,6 +182,7 @@ mlfi_envfrom(SMFICTX *ctx, char **argv)
 
 	if (s == NULL)
 		return SMFIS_TEMPFAIL;
+	refresh_config(ctx);
 	get_auth(ctx, &am);
 	session_on_mail(s, (const char *const *)argv, count_args(argv), &am);
 	return SMFIS_CONTINUE;
@@ -272,23 +315,21 @@ mlfi_unknown(SMFICTX *ctx, const char *cmd)
 static sfsistat
 mlfi_close(SMFICTX *ctx)
 {
-	struct sg_session *s = get_session(ctx);
+	struct conn *c = smfi_getpriv(ctx);
 
-	if (s == NULL)
+	if (c == NULL)
 		return SMFIS_CONTINUE;
-	session_on_close(s);
+	session_on_close(c->session);
 	smfi_setpriv(ctx, NULL);
-	session_free(s);
+	conn_free(c);
 	return SMFIS_CONTINUE;
 }
 
 int
-milter_register(const struct sg_config *cfg, struct evlog *log)
+milter_register(void)
 {
 	struct smfiDesc desc;
 
-	milter_cfg = cfg;
-	milter_log = log;
 	memset(&desc, 0, sizeof(desc));
 	desc.xxfi_name = "sessguard";
 	desc.xxfi_version = SMFI_VERSION;

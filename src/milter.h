@@ -1,9 +1,6 @@
 #ifndef SG_MILTER_H
 #define SG_MILTER_H
 
-#include "config.h"
-#include "evlog.h"
-
-int	milter_register(const struct sg_config *, struct evlog *);
+int	milter_register(void);
 
 #endif

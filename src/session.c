@@ -7,6 +7,7 @@
  *	void session_ids_init(void)
  *	struct sg_session *session_new(cfg, log)
  *	void session_free(s)
+ *	void session_set_config(s, cfg)
  *
  *	void session_on_connect(s, name, sa, daemon)
  *	void session_on_helo(s, helo, tls)
@@ -164,6 +165,13 @@ const struct sg_config *
 session_config(const struct sg_session *s)
 {
 	return s->cfg;
+}
+
+/* A new configuration (reload) takes effect from the next transaction. */
+void
+session_set_config(struct sg_session *s, const struct sg_config *cfg)
+{
+	s->cfg = cfg;
 }
 
 int

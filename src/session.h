@@ -44,6 +44,7 @@ struct sg_session *session_new(const struct sg_config *, struct evlog *);
 void	session_free(struct sg_session *);
 const char *session_id(const struct sg_session *);
 const struct sg_config *session_config(const struct sg_session *);
+void	session_set_config(struct sg_session *, const struct sg_config *);
 
 void	session_on_connect(struct sg_session *, const char *,
 	    const struct sockaddr *, const char *);
