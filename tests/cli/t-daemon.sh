@@ -1,0 +1,177 @@
+#!/bin/sh
+# The daemon's life cycle: SIGUSR1 reload (a valid change applies to the
+# next transaction, never to one in flight; a broken file keeps the old
+# configuration and says file, line and key), log reopening after rotation,
+# detaching with a locked pidfile, a second instance refused, privileges
+# dropped before any callback (checked in /proc), and start-up errors.
+set -u
+: "${SESSGUARD:?SESSGUARD must name the daemon binary}"
+: "${MILTERTEST:=$(command -v miltertest)}"
+here=$(cd "$(dirname "$0")" && pwd)
+lib="$here/../milter/lib.lua"
+if [ -z "$MILTERTEST" ] || [ "$(id -u)" != 0 ]; then
+	echo "SKIP: needs miltertest and root"
+	exit 77
+fi
+dir=$(mktemp -d "${TMPDIR:-/tmp}/sg-daemon.XXXXXX") || exit 1
+chmod 755 "$dir"
+pids=
+trap 'for p in $pids; do kill -9 $p 2>/dev/null; done; rm -rf "$dir"' EXIT
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); echo "ok - $1"; }
+bad() { fail=$((fail + 1)); echo "not ok - $1"; }
+
+sock="$dir/sessguard.sock"
+conf="$dir/c.conf"
+log="$dir/log.jsonl"
+base() {
+	printf 'socket = unix:%s\nlog = file:%s\nlocal_domains = example.org\ntrusted_networks = 192.0.2.1/32\n' "$sock" "$log"
+}
+wait_for() {	# wait_for TEST... : up to 10 s (libmilter stops within 5 s)
+	i=0
+	while ! "$@" && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+	"$@"
+}
+# mt SCRIPT: runs a miltertest script against the running daemon
+mt() {
+	"$MILTERTEST" -D "LIB=$lib" -D "DIR=$dir" -D "PID=$pid" -D "CONF=$conf" \
+	    -s "$1" >"$dir/mt.out" 2>&1 && ! grep -q '^FAIL' "$dir/mt.out"
+}
+# one relay attempt without auth; $1: the reply expected
+cat > "$dir/relay.lua" <<'LUA'
+dofile(LIB)
+conn = reconnect()
+session(conn, "192.0.2.10", "client.example.net")
+mail(conn, "<a@example.org>")
+rcpt(conn, "<x@remote.test>", WANT == "reject" and SMFIR_REPLYCODE or SMFIR_CONTINUE)
+mt.disconnect(conn)
+LUA
+relay() {
+	"$MILTERTEST" -D "LIB=$lib" -D "DIR=$dir" -D "WANT=$1" -s "$dir/relay.lua" \
+	    >"$dir/mt.out" 2>&1 && ! grep -q '^FAIL' "$dir/mt.out"
+}
+
+# --- reload -------------------------------------------------------------
+base > "$conf"
+"$SESSGUARD" -f -c "$conf" 2>"$dir/err" &
+pid=$!
+pids="$pids $pid"
+wait_for test -S "$sock" || bad "daemon did not start: $(cat "$dir/err")"
+relay reject && ok "enforce before reload" || bad "enforce before reload: $(cat "$dir/mt.out")"
+
+{ base; echo "mode = monitor"; } > "$conf"
+kill -USR1 $pid
+wait_for grep -q 'configuration reloaded (generation 2)' "$dir/err" &&
+    ok "SIGUSR1 reloads" || bad "no reload message: $(cat "$dir/err")"
+relay accept && ok "the next session follows the new mode" ||
+    bad "after reload: $(cat "$dir/mt.out")"
+grep -q '"verdict":"would_reject"' "$log" && ok "would_reject logged" || bad "no would_reject"
+
+# a transaction in flight keeps the configuration it started with
+cat > "$dir/inflight.lua" <<'LUA'
+dofile(LIB)
+conn = reconnect()
+session(conn, "192.0.2.10", "client.example.net")
+mail(conn, "<a@example.org>")
+-- monitor now; switch to enforce in the middle of the transaction
+os.execute("sed -i '/^mode/d' " .. CONF .. " && kill -USR1 " .. PID .. " && sleep 0.5")
+rcpt(conn, "<x@remote.test>", SMFIR_CONTINUE)
+ok(mt.abort(conn), "abort")
+mail(conn, "<a@example.org>")
+rcpt(conn, "<x@remote.test>", SMFIR_REPLYCODE)
+mt.disconnect(conn)
+LUA
+mt "$dir/inflight.lua" && ok "in-flight transaction keeps its config; the next one follows" ||
+    bad "in-flight: $(cat "$dir/mt.out")"
+
+# a broken file keeps the old configuration and names file, line and key
+{ base; echo "mode = sometimes"; } > "$conf"
+kill -USR1 $pid
+wait_for grep -q "c.conf:5: mode: 'sometimes'.*keeping the old configuration" "$dir/err" &&
+    ok "bad reload: error names file, line, key" || bad "bad reload message: $(cat "$dir/err")"
+relay reject && ok "old configuration kept after a bad reload" ||
+    bad "after bad reload: $(cat "$dir/mt.out")"
+kill -0 $pid 2>/dev/null && ok "daemon survives a bad reload" || bad "daemon died"
+
+# log reopen after rotation
+mv "$log" "$log.1"
+base > "$conf"
+kill -USR1 $pid
+wait_for test -f "$log" && ok "log file reopened after rename" || bad "no new log file"
+relay reject
+wait_for grep -q '"event":"close"' "$log" && ok "new lines go to the new file" ||
+    bad "new log empty"
+grep -q '"event":"close"' "$log.1" && ok "old lines stay in the rotated file" ||
+    bad "rotated file lost lines"
+kill -TERM $pid
+wait $pid
+[ $? -eq 0 ] && ok "exit 0 after reloads" || bad "bad exit after reloads"
+
+# --- detach, pidfile, second instance, privileges --------------------------
+rm -f "$log" "$log.1"
+chown nobody:nogroup "$dir"	# as /run/sessguard: the user removes its socket
+{ base; echo "pidfile = $dir/sessguard.pid"; echo "user = nobody";
+  echo "group = nogroup"; echo "socket_mode = 0660"; } > "$conf"
+"$SESSGUARD" -c "$conf" 2>"$dir/err"
+st=$?
+[ $st -eq 0 ] && ok "detaching start exits 0" || bad "detaching start: exit $st: $(cat "$dir/err")"
+wait_for test -s "$dir/sessguard.pid" || bad "no pidfile"
+pid=$(cat "$dir/sessguard.pid" 2>/dev/null)
+pids="$pids $pid"
+wait_for test -S "$sock"
+if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then ok "pidfile names the running daemon"
+else bad "pidfile pid $pid not running"; fi
+[ "$(ps -o sid= -p "$pid" | tr -d ' ')" != "$(ps -o sid= -p $$ | tr -d ' ')" ] &&
+    [ "$(ps -o tty= -p "$pid" | tr -d ' ')" = "?" ] &&
+    ok "detached: a session of its own, no terminal" || bad "not detached"
+"$SESSGUARD" -f -c "$conf" -p "unix:$dir/other.sock" >"$dir/err2" 2>&1
+st=$?
+[ $st -eq 1 ] && grep -q "already running (pid $pid)" "$dir/err2" &&
+    ok "second instance refused by the pidfile lock" || bad "second instance: exit $st $(cat "$dir/err2")"
+relay reject && ok "detached daemon serves" || bad "detached serve: $(cat "$dir/mt.out")"
+nobody=$(id -u nobody)
+nogroup=$(getent group nogroup | cut -d: -f3)
+allok=yes
+for t in /proc/"$pid"/task/*; do
+	u=$(awk '/^Uid:/ {print $2 $3 $4 $5}' "$t/status")
+	g=$(awk '/^Gid:/ {print $2 $3 $4 $5}' "$t/status")
+	[ "$u" = "$nobody$nobody$nobody$nobody" ] && [ "$g" = "$nogroup$nogroup$nogroup$nogroup" ] || allok=no
+done
+[ $allok = yes ] && ok "every thread runs as nobody:nogroup" || bad "a thread keeps privileges"
+grep -q '^Groups:[[:space:]]*'"$nogroup"'[[:space:]]*$' /proc/"$pid"/status &&
+    ok "no supplementary groups but nogroup" || bad "groups: $(grep Groups /proc/$pid/status)"
+[ "$(stat -c '%U:%G %a' "$sock")" = "nobody:nogroup 660" ] && ok "socket owned by the user, mode 0660" ||
+    bad "socket: $(stat -c '%U:%G %a' "$sock")"
+[ "$(stat -c %U "$log")" = nobody ] && ok "log file handed to the user" || bad "log owner $(stat -c %U "$log")"
+kill -TERM "$pid"
+wait_for sh -c "! kill -0 $pid 2>/dev/null" && ok "stops on SIGTERM" || bad "did not stop"
+[ -e "$sock" ] || [ -e "$dir/sessguard.pid" ] && bad "socket or pidfile left at exit" ||
+    ok "socket and pidfile removed at exit"
+
+# --- start-up errors: clear message, exit 1 --------------------------------
+startfail() {	# startfail NAME PATTERN CONFIG-LINES...
+	name=$1 pat=$2
+	shift 2
+	{ base; for l in "$@"; do echo "$l"; done; } > "$conf"
+	"$SESSGUARD" -f -c "$conf" >"$dir/err" 2>&1 &
+	p=$!
+	pids="$pids $p"
+	i=0
+	while kill -0 $p 2>/dev/null && [ $i -lt 60 ]; do sleep 0.05; i=$((i + 1)); done
+	if kill -0 $p 2>/dev/null; then
+		bad "$name: still running"; kill -9 $p
+	else
+		wait $p
+		st=$?
+		[ $st -eq 1 ] && grep -q -- "$pat" "$dir/err" && ok "$name" ||
+		    bad "$name: exit $st: $(cat "$dir/err")"
+	fi
+	[ -e "$sock" ] && bad "$name: socket left behind" && rm -f "$sock"
+}
+startfail "missing user" "user nosuchuser: no such user" "user = nosuchuser"
+startfail "missing group" "group nosuchgroup: no such group" "group = nosuchgroup"
+startfail "unwritable pidfile" "pidfile /proc/nope/x.pid" "pidfile = /proc/nope/x.pid"
+
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
