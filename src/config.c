@@ -458,11 +458,14 @@ set_log(struct sg_config *cfg, const struct cfg_key *k, const char *v,
 	if (split_into(&l, v, -1, err, errlen) < 0)
 		goto bad;
 	if (l.n == 0) {
-		errf(err, errlen, "at least one of syslog, stderr, file:/path");
+		errf(err, errlen, "at least one of syslog, stderr, file:/path, "
+		    "or none");
 		goto bad;
 	}
 	for (i = 0; i < l.n; i++) {
-		if (strcmp(l.v[i], "syslog") == 0)
+		if (strcmp(l.v[i], "none") == 0 && l.n == 1)
+			;
+		else if (strcmp(l.v[i], "syslog") == 0)
 			sys = 1;
 		else if (strcmp(l.v[i], "stderr") == 0)
 			std = 1;
@@ -472,8 +475,8 @@ set_log(struct sg_config *cfg, const struct cfg_key *k, const char *v,
 				goto bad;
 			}
 		} else {
-			errf(err, errlen, "'%s': expected syslog, stderr or "
-			    "file:/absolute/path", l.v[i]);
+			errf(err, errlen, "'%s': expected syslog, stderr, "
+			    "file:/absolute/path, or none alone", l.v[i]);
 			goto bad;
 		}
 	}
@@ -509,6 +512,8 @@ show_log(const struct sg_config *cfg, const struct cfg_key *k,
 		strbuf_printf(sb, "%sfile:%s", sep, cfg->log_files.v[i]);
 		sep = ", ";
 	}
+	if (*sep == '\0')
+		strbuf_puts(sb, "none");
 }
 
 static int
@@ -769,7 +774,7 @@ static const struct cfg_key keys[] = {
 	  "reply to a refused relay RCPT: 5xx code, enhanced code, text (%r: the reason)",
 	  set_reply, show_reply, 0 },
 	{ "log", "syslog",
-	  "log destinations: syslog, stderr, file:/path (several allowed)",
+	  "log destinations: syslog, stderr, file:/path (several allowed), or none",
 	  set_log, show_log, 0 },
 	{ "log_level", "commands",
 	  "commands logs every event; decisions only connect, rcpt, anomaly, close",
