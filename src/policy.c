@@ -16,6 +16,9 @@
  *	entry .example.com also matching subdomains), or it has no domain.
  *	An address that cannot be read (unbalanced quotes, empty domain) is
  *	not local: when in doubt, the recipient counts as a relay attempt.
+ *	Nor is an address with sender-specified routing in its local part
+ *	(user%remote@here, remote!user@here, "user@remote"@here), which an
+ *	MTA may forward elsewhere: Postfix counts it as relaying too.
  *
  *	policy_is_trusted() tells whether the client address lies in
  *	trusted_networks. A client without an IP address (a unix-socket
@@ -23,7 +26,10 @@
  *
  *	policy_decide_rcpt() combines both with the session's authentication:
  *	a local recipient is permitted; a relay attempt is permitted when the
- *	session is authenticated or the client trusted, else refused. What to
+ *	session is authenticated or the client trusted, else refused. A local
+ *	address with sender-specified routing in its local part (user%remote@,
+ *	remote!user@, "user@remote"@) counts as a relay attempt, as Postfix
+ *	counts it: the MTA may forward it elsewhere. What to
  *	do with a refusal (reject or only log) is the caller's business.
  */
 #include <stddef.h>
@@ -49,6 +55,8 @@ policy_is_local(const struct sg_config *cfg, const char *rcpt,
 	const char *dom;
 	size_t	len;
 
+	if (addr_routing(rcpt))
+		return 0;
 	switch (addr_domain(rcpt, &dom, &len)) {
 	case ADDR_NO_DOMAIN:
 		*why = WHY_NO_DOMAIN;
@@ -87,6 +95,7 @@ policy_decide_rcpt(const struct sg_config *cfg, const struct ipaddr *client,
 {
 	struct policy_result r;
 
+	r.routing = 0;
 	if (policy_is_local(cfg, rcpt, &r.why)) {
 		r.relay = 0;
 		r.permitted = 1;
@@ -102,6 +111,7 @@ policy_decide_rcpt(const struct sg_config *cfg, const struct ipaddr *client,
 	} else {
 		r.permitted = 0;
 		r.why = WHY_REFUSED;
+		r.routing = addr_routing(rcpt);
 	}
 	return r;
 }

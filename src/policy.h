@@ -15,6 +15,7 @@ enum policy_why {
 
 struct policy_result {
 	int		relay;		/* recipient is a relay attempt */
+	int		routing;	/* ... because of sender-specified routing */
 	int		permitted;
 	enum policy_why	why;
 };

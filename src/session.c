@@ -542,9 +542,12 @@ reason_policy(const struct sg_session *s, const struct policy_result *pr,
 		break;
 	case WHY_REFUSED:
 		reason_refused(s, buf, size);
+		if (pr->routing)
+			snprintf(buf + strlen(buf), size - strlen(buf),
+			    " (sender-specified routing in %s counts as relaying)",
+			    rcpt);
 		break;
 	}
-	(void)rcpt;
 }
 
 /* Builds the reply text from relay_reply, %r standing for the reason. */

@@ -7,6 +7,7 @@
  *	int addr_domain(addr, &dom, &domlen)
  *	int domain_match(entry, dom, domlen)
  *	int domain_valid(entry, &why)
+ *	int addr_routing(addr)
  * DESCRIPTION
  *	addr_domain() finds the domain of an envelope address as an MTA
  *	hands it to a milter: optional angle brackets, an optional RFC 5321
@@ -16,6 +17,11 @@
  *	ADDR_NO_DOMAIN for an address without '@' (e.g. "postmaster"), and
  *	ADDR_MALFORMED for anything it cannot read (unbalanced quote, empty
  *	domain, "<>"). It never writes to addr.
+ *
+ *	addr_routing() tells whether the local part of an address carries
+ *	sender-specified routing: '%', '!' or a quoted '@' (user%remote@here,
+ *	remote!user@here, "user@remote"@here), which an MTA may forward
+ *	elsewhere (Postfix's allow_untrusted_routing).
  *
  *	domain_match() compares case-insensitively: an entry "example.com"
  *	matches that domain only; an entry ".example.com" matches
@@ -35,14 +41,17 @@
 #include "util/addr.h"
 #include "util/ipaddr.h"
 
-int
-addr_domain(const char *addr, const char **dom, size_t *domlen)
+/*
+ * Finds the local part [*lp, *lpend) and the last unquoted '@' (or NULL);
+ * returns ADDR_MALFORMED or 0. Shared by addr_domain() and addr_routing().
+ */
+static int
+addr_split(const char *addr, const char **lp, const char **at_out,
+    const char **end_out)
 {
 	const char *p = addr, *end, *at = NULL;
 	int	inquote = 0;
 
-	*dom = NULL;
-	*domlen = 0;
 	while (*p == ' ' || *p == '\t')
 		p++;
 	end = p + strlen(p);
@@ -57,13 +66,13 @@ addr_domain(const char *addr, const char **dom, size_t *domlen)
 	if (p == end)
 		return ADDR_MALFORMED;
 	if (*p == '@') {
-		/* source route: skip to the colon that ends it */
 		while (p < end && *p != ':')
 			p++;
 		if (p == end)
 			return ADDR_MALFORMED;
 		p++;
 	}
+	*lp = p;
 	for (; p < end; p++) {
 		if (inquote) {
 			if (*p == '\\' && p + 1 < end)
@@ -79,6 +88,33 @@ addr_domain(const char *addr, const char **dom, size_t *domlen)
 		}
 	}
 	if (inquote)
+		return ADDR_MALFORMED;
+	*at_out = at;
+	*end_out = end;
+	return 0;
+}
+
+int
+addr_routing(const char *addr)
+{
+	const char *lp, *at, *end, *p;
+
+	if (addr_split(addr, &lp, &at, &end) < 0)
+		return 0;
+	for (p = lp; p < (at ? at : end); p++)
+		if (*p == '%' || *p == '!' || *p == '@')
+			return 1;
+	return 0;
+}
+
+int
+addr_domain(const char *addr, const char **dom, size_t *domlen)
+{
+	const char *lp, *end, *at;
+
+	*dom = NULL;
+	*domlen = 0;
+	if (addr_split(addr, &lp, &at, &end) < 0)
 		return ADDR_MALFORMED;
 	if (at == NULL)
 		return ADDR_NO_DOMAIN;

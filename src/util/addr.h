@@ -10,5 +10,6 @@
 int	addr_domain(const char *, const char **, size_t *);
 int	domain_match(const char *, const char *, size_t);
 int	domain_valid(const char *, const char **);
+int	addr_routing(const char *);
 
 #endif

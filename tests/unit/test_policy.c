@@ -91,12 +91,17 @@ START_TEST(t_address_forms)
 	/* no domain: local */
 	is_local("<postmaster>", WHY_NO_DOMAIN);
 	is_local("postmaster", WHY_NO_DOMAIN);
-	is_local("<\"a@remote.test\">", WHY_NO_DOMAIN);
+	/* sender-specified routing is a relay attempt (as in Postfix) */
+	is_relay("<\"a@remote.test\">");
 	/* the domain is after the last @ outside quotes */
 	is_relay("<\"x@local.test\"@remote.test>");
 	is_relay("<x\\@local.test@remote.test>");
 	is_relay("<x@local.test@remote.test>");
-	is_local("<\"x@remote.test\"@local.test>", WHY_LOCAL);
+	is_relay("<\"x@remote.test\"@local.test>");
+	is_relay("<user%remote.test@local.test>");
+	is_relay("<remote.test!user@local.test>");
+	is_relay("<\"user%remote.test\"@local.test>");
+	is_local("<\"john doe\"@local.test>", WHY_LOCAL);
 	/* source routes are stripped */
 	is_relay("<@local.test:user@remote.test>");
 	is_relay("<@local.test,@sub.local.test:user@remote.test>");
