@@ -284,9 +284,21 @@ static sfsistat
 mlfi_eom(SMFICTX *ctx)
 {
 	struct sg_session *s = get_session(ctx);
+	struct sg_ar_plan plan;
+	size_t	i;
 
 	if (s == NULL)
 		return SMFIS_TEMPFAIL;
+	session_ar_plan(s, &plan);
+	for (i = 0; i < plan.ndelete; i++)
+		if (smfi_chgheader(ctx, "Authentication-Results",
+		    (int)plan.delete[i], NULL) != MI_SUCCESS)
+			msg_warn("session %s: cannot delete Authentication-"
+			    "Results #%u", session_id(s), plan.delete[i]);
+	if (plan.add && smfi_insheader(ctx, 0, "Authentication-Results",
+	    plan.value) != MI_SUCCESS)
+		msg_warn("session %s: cannot add Authentication-Results",
+		    session_id(s));
 	session_on_eom(s, getsym(ctx, "i"));
 	return SMFIS_CONTINUE;
 }

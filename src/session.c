@@ -16,6 +16,7 @@
  *	void session_on_data(s), session_on_eoh(s), session_on_abort(s)
  *	void session_on_header(s, name, value), session_on_body(s, len)
  *	void session_on_eom(s, queue_id)
+ *	void session_ar_plan(s, plan)
  *	void session_on_unknown(s, command)
  *	void session_on_close(s)
  * DESCRIPTION
@@ -40,6 +41,11 @@
  *	Every event is numbered (seq, from 1) and logged through evlog. The
  *	relay decision at RCPT comes from policy_decide_rcpt(); the session
  *	adds the verdict (enforce or monitor), the SMTP reply and the reason.
+ *
+ *	session_ar_plan() says what end of message does with
+ *	Authentication-Results when auth_results = yes (SPEC section 2,
+ *	RFC 8601): which incoming ones claiming our authserv-id to delete,
+ *	and the one to add for an authenticated session.
  *
  *	The module knows nothing of libmilter: the milter layer (or a test,
  *	or another front end) feeds it plain strings. Values from the wire are
@@ -104,6 +110,9 @@ struct sg_session {
 	unsigned	 txn;
 	int		 in_txn;
 	unsigned	 txn_headers;
+	unsigned	 ar_count;	/* Authentication-Results seen */
+	size_t		 ar_nours;	/* ... of them claiming our authserv-id */
+	unsigned	 ar_ours[SG_AR_MAX_DELETE];
 	unsigned long long txn_size;
 
 	unsigned	 transactions;
@@ -290,6 +299,8 @@ txn_clear(struct sg_session *s)
 {
 	s->in_txn = 0;
 	s->txn_headers = 0;
+	s->ar_count = 0;
+	s->ar_nours = 0;
 	s->txn_size = 0;
 }
 
@@ -659,12 +670,90 @@ session_on_data(struct sg_session *s)
 	txn_event(s, "data");
 }
 
+/* Does an Authentication-Results value name authserv-id id (RFC 8601)? */
+static int
+ar_claims(const char *value, const char *id)
+{
+	const char *p = value, *start;
+	int	depth;
+
+	for (;;) {		/* CFWS: white space and (nested) comments */
+		while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+			p++;
+		if (*p != '(')
+			break;
+		for (depth = 0; *p; p++) {
+			if (*p == '\\' && p[1])
+				p++;
+			else if (*p == '(')
+				depth++;
+			else if (*p == ')' && --depth == 0) {
+				p++;
+				break;
+			}
+		}
+	}
+	start = p;
+	while (*p && *p != ';' && *p != ' ' && *p != '\t' && *p != '(')
+		p++;
+	return (size_t)(p - start) == strlen(id)
+	    && strncasecmp(start, id, (size_t)(p - start)) == 0;
+}
+
 void
 session_on_header(struct sg_session *s, const char *name, const char *value)
 {
-	(void)name;
-	(void)value;
 	s->txn_headers++;
+	if (name == NULL || strcasecmp(name, "Authentication-Results") != 0)
+		return;
+	s->ar_count++;
+	if (s->cfg->auth_results && value && s->cfg->authserv_id
+	    && ar_claims(value, s->cfg->authserv_id)
+	    && s->ar_nours < SG_AR_MAX_DELETE)
+		s->ar_ours[s->ar_nours++] = s->ar_count;
+}
+
+/*
+ * RFC 8601: at end of message, delete the Authentication-Results that
+ * claim our authserv-id (forged or stale: only we may write them), last
+ * first so that the indexes stay right, and add ours for an authenticated
+ * session. The identity is a quoted-string unless it is a plain token.
+ */
+void
+session_ar_plan(const struct sg_session *s, struct sg_ar_plan *plan)
+{
+	const char *p;
+	size_t	i, n;
+	int	token = 1;
+
+	memset(plan, 0, sizeof(*plan));
+	if (!s->cfg->auth_results)
+		return;
+	for (i = s->ar_nours; i > 0; i--)
+		plan->delete[plan->ndelete++] = s->ar_ours[i - 1];
+	if (!s->auth.valid)
+		return;
+	plan->add = 1;
+	for (p = s->auth.user; *p; p++)
+		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f
+		    || strchr("()<>,;:\\\"/[]?=", *p))
+			token = 0;
+	n = (size_t)snprintf(plan->value, sizeof(plan->value),
+	    "%s; auth=pass smtp.auth=%s", s->cfg->authserv_id,
+	    token ? s->auth.user : "\"");
+	if (token || n >= sizeof(plan->value))
+		return;
+	for (p = s->auth.user; *p && n + 3 < sizeof(plan->value); p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (c < 0x20 || c == 0x7f)
+			continue;	/* no CR, LF or other controls in a header */
+		if (c == '"' || c == '\\')
+			plan->value[n++] = '\\';
+		plan->value[n++] = (char)c;
+	}
+	plan->value[n++] = '"';
+	plan->value[n] = '\0';
 }
 
 void

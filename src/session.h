@@ -39,6 +39,16 @@ struct sg_rcpt_result {
 	char		text[SG_REPLY_TEXT_MAX + 1];
 };
 
+/* What end of message does to Authentication-Results (auth_results = yes). */
+#define SG_AR_MAX_DELETE	16
+
+struct sg_ar_plan {
+	size_t	 ndelete;
+	unsigned delete[SG_AR_MAX_DELETE];	/* 1-based, descending */
+	int	 add;
+	char	 value[600];			/* the header to insert */
+};
+
 void	session_ids_init(void);
 struct sg_session *session_new(const struct sg_config *, struct evlog *);
 void	session_free(struct sg_session *);
@@ -60,6 +70,7 @@ void	session_on_header(struct sg_session *, const char *, const char *);
 void	session_on_eoh(struct sg_session *);
 void	session_on_body(struct sg_session *, size_t);
 void	session_on_eom(struct sg_session *, const char *);
+void	session_ar_plan(const struct sg_session *, struct sg_ar_plan *);
 void	session_on_abort(struct sg_session *);
 void	session_on_unknown(struct sg_session *, const char *);
 void	session_on_close(struct sg_session *);

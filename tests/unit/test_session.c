@@ -653,6 +653,62 @@ START_TEST(abort_before_close_is_no_reset)
 }
 END_TEST
 
+START_TEST(auth_results_plan)
+{
+	struct sg_ar_plan plan;
+
+	teardown();
+	setup_with("auth_results = yes\nauthserv_id = mx.example.org\n",
+	    LOG_LEVEL_COMMANDS);
+	connect4("192.0.2.1");
+	helo("h");
+	mail_auth("<a@example.org>", "alice@example.org", "PLAIN", NULL);
+	session_on_header(s, "Authentication-Results", "mx.example.org; auth=pass");
+	session_on_header(s, "Received", "from x");
+	session_on_header(s, "AUTHENTICATION-RESULTS", "other.example; spf=pass");
+	session_on_header(s, "Authentication-Results",
+	    " (c (nested)) MX.EXAMPLE.ORG;dkim=pass");
+	session_on_header(s, "Authentication-Results", "mx.example.org.evil; x");
+	session_ar_plan(s, &plan);
+	ck_assert_uint_eq(plan.ndelete, 2);
+	ck_assert_uint_eq(plan.delete[0], 3);	/* last first */
+	ck_assert_uint_eq(plan.delete[1], 1);
+	ck_assert(plan.add);
+	ck_assert_str_eq(plan.value,
+	    "mx.example.org; auth=pass smtp.auth=alice@example.org");
+	session_on_eom(s, NULL);
+	/* the next transaction starts afresh */
+	mail_auth("<a@example.org>", "we\"ird user", "PLAIN", NULL);
+	session_ar_plan(s, &plan);
+	ck_assert_uint_eq(plan.ndelete, 0);
+	ck_assert_str_eq(plan.value,
+	    "mx.example.org; auth=pass smtp.auth=\"we\\\"ird user\"");
+}
+END_TEST
+
+START_TEST(auth_results_off_or_unauthenticated)
+{
+	struct sg_ar_plan plan;
+
+	connect4("192.0.2.1");
+	helo("h");
+	mail_auth("<a@example.org>", "alice", "PLAIN", NULL);
+	session_on_header(s, "Authentication-Results", "x; auth=pass");
+	session_ar_plan(s, &plan);	/* auth_results = no */
+	ck_assert(!plan.add);
+	ck_assert_uint_eq(plan.ndelete, 0);
+	teardown();
+	setup_with("auth_results = yes\nauthserv_id = mx\n", LOG_LEVEL_COMMANDS);
+	connect4("192.0.2.1");
+	helo("h");
+	mail_auth("<a@example.org>", NULL, NULL, "alice");
+	session_on_header(s, "Authentication-Results", "mx; auth=pass");
+	session_ar_plan(s, &plan);
+	ck_assert(!plan.add);
+	ck_assert_uint_eq(plan.ndelete, 1);
+}
+END_TEST
+
 START_TEST(session_ids_unique)
 {
 	struct sg_session *t = session_new(cfg, log_);
@@ -692,6 +748,8 @@ main(void)
 	tcase_add_test(tc, decisions_level);
 	tcase_add_test(tc, hostile_values_bounded);
 	tcase_add_test(tc, abort_before_close_is_no_reset);
+	tcase_add_test(tc, auth_results_plan);
+	tcase_add_test(tc, auth_results_off_or_unauthenticated);
 	tcase_add_test(tc, session_ids_unique);
 	suite_add_tcase(su, tc);
 	sr = srunner_create(su);
