@@ -428,5 +428,9 @@ main(int argc, char **argv)
 		unlink(pidpath);
 	if (evlog_lost(log))
 		msg_warn("%llu log lines were lost", evlog_lost(log));
+	runtime_shutdown();
+	evlog_close(log);
+	free(sockpath);
+	free(pidpath);
 	return 0;
 }
