@@ -179,6 +179,11 @@ runtime_reload(char *err, size_t errlen)
 	pthread_mutex_lock(&lock);
 	old = current;
 	pthread_mutex_unlock(&lock);
+	if (old == NULL) {		/* shutting down */
+		snprintf(err, errlen, "shutting down");
+		config_free(cfg);
+		return -1;
+	}
 	report_restart_keys(old->cfg, cfg);
 	if ((snap = snapshot_new(cfg, old->generation + 1)) == NULL) {
 		snprintf(err, errlen, "out of memory");
