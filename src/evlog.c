@@ -39,11 +39,14 @@
  * DIAGNOSTICS
  *	evlog_open() and evlog_reopen() return NULL/-1 with a message naming
  *	the file. A line that a sink cannot take whole is counted as lost
- *	(evlog_lost()); evlog_end() returns -1 then. Lines never block mail
- *	longer than the write takes.
+ *	(evlog_lost()); evlog_end() returns -1 then, and the first line that
+ *	gets through afterwards reports the loss as a warning. Sinks are
+ *	non-blocking: a full one (a pipe nobody reads) delays a line by at
+ *	most 100 ms, so the log never stalls mail for longer.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -55,8 +58,10 @@
 
 #include "evlog.h"
 #include "util/json.h"
+#include "util/msg.h"
 
 #define EVLOG_MAX_FILES	8
+#define EVLOG_WAIT_MS	100	/* the longest a full sink may delay mail */
 
 struct evlog {
 	_Atomic int	 level;		/* enum sg_log_level; reloadable */
@@ -67,6 +72,7 @@ struct evlog {
 	char		*paths[EVLOG_MAX_FILES];
 	_Atomic int	 fds[EVLOG_MAX_FILES];
 	atomic_ullong	 lost;
+	atomic_ullong	 pending;	/* lost since the last report */
 	int		 memory;
 	pthread_mutex_t	 memlock;
 	struct strbuf	 membuf;
@@ -77,7 +83,8 @@ evlog_open_file(const char *path, char *err, size_t errlen)
 {
 	int	fd;
 
-	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY,
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY
+	    | O_NONBLOCK,
 	    0640);
 	if (fd < 0)
 		snprintf(err, errlen, "log file %s: %s", path, strerror(errno));
@@ -107,6 +114,13 @@ evlog_open(const struct sg_config *cfg, int foreground, char *err,
 	} else {
 		log->use_syslog = cfg->log_syslog;
 		log->use_stderr = cfg->log_stderr;
+	}
+	/* a pipe or socket on stderr must not stall mail either */
+	if (log->use_stderr && !isatty(STDERR_FILENO)) {
+		int	fl = fcntl(STDERR_FILENO, F_GETFL);
+
+		if (fl >= 0)
+			fcntl(STDERR_FILENO, F_SETFL, fl | O_NONBLOCK);
 	}
 	if (log->use_syslog)
 		openlog("sessguard", LOG_PID | LOG_NDELAY, cfg->syslog_facility);
@@ -368,22 +382,69 @@ evlog_arr_end(struct evline *l)
 	l->depth--;
 }
 
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Writes a line, waiting at most EVLOG_WAIT_MS for a sink that is full
+ * (a pipe nobody reads, a stalled socket): the descriptors are
+ * non-blocking, so mail never waits longer on the log than that.
+ */
 static int
 write_all(int fd, const char *p, size_t len)
 {
+	struct pollfd pfd;
+	long long deadline = 0, left;
 	ssize_t	n;
 
 	while (len > 0) {
 		n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
+		if (n >= 0) {
+			p += n;
+			len -= (size_t)n;
+			continue;
 		}
-		p += n;
-		len -= (size_t)n;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return -1;
+		if (deadline == 0)
+			deadline = now_ms() + EVLOG_WAIT_MS;
+		if ((left = deadline - now_ms()) <= 0)
+			return -1;
+		pfd.fd = fd;
+		pfd.events = POLLOUT;
+		if (poll(&pfd, 1, (int)left) <= 0)
+			return -1;
 	}
 	return 0;
+}
+
+/* After a failure, the first line that gets through reports the loss. */
+static void
+report_recovery(struct evlog *log)
+{
+	unsigned long long n;
+
+	if (atomic_load_explicit(&log->pending, memory_order_relaxed) == 0)
+		return;
+	if ((n = atomic_exchange(&log->pending, 0)) > 0)
+		msg_warn("event log: %llu line%s lost while a log sink failed "
+		    "(%llu in all); it takes lines again", n, n == 1 ? "" : "s",
+		    (unsigned long long)atomic_load(&log->lost));
+}
+
+static void
+count_lost(struct evlog *log)
+{
+	atomic_fetch_add(&log->lost, 1);
+	atomic_fetch_add(&log->pending, 1);
 }
 
 int
@@ -398,7 +459,7 @@ evlog_end(struct evline *l)
 		return 0;
 	strbuf_append(sb, "}\n", 2);
 	if (strbuf_failed(sb) || l->depth != 0) {
-		atomic_fetch_add(&log->lost, 1);
+		count_lost(log);
 		strbuf_reset(sb);
 		return -1;
 	}
@@ -409,15 +470,17 @@ evlog_end(struct evline *l)
 	}
 	for (i = 0; i < log->nfiles; i++) {
 		if (write_all(atomic_load(&log->fds[i]), sb->data, sb->len) < 0) {
-			atomic_fetch_add(&log->lost, 1);
+			count_lost(log);
 			rc = -1;
 		}
 	}
 	if (log->use_stderr && write_all(STDERR_FILENO, sb->data, sb->len) < 0) {
-		atomic_fetch_add(&log->lost, 1);
+		count_lost(log);
 		rc = -1;
 	}
 	if (log->use_syslog)
 		syslog(LOG_INFO, "%.*s", (int)(sb->len - 1), sb->data);
+	if (rc == 0)
+		report_recovery(log);
 	return rc;
 }

@@ -732,6 +732,53 @@ START_TEST(t_lost_on_write_failure)
 }
 END_TEST
 
+/*
+ * A sink that blocks (a FIFO nobody reads) delays a line by a bounded time,
+ * the lines it cannot take are counted, and it takes lines again once
+ * drained.
+ */
+START_TEST(t_blocked_sink_bounded)
+{
+	char	path[128], buf[65536];
+	struct sg_config *cfg;
+	struct evlog *log;
+	struct strbuf sb;
+	struct timespec t0, t1;
+	int	rfd, i, rc = 0;
+	long long ms;
+
+	make_tmpdir();
+	snprintf(path, sizeof(path), "%s/fifo", tmpdir);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	rfd = open(path, O_RDONLY | O_NONBLOCK);
+	ck_assert_int_ge(rfd, 0);
+	cfg = cfg_with("log = file:%s\n", path);
+	log = evlog_open(cfg, 0, err, sizeof(err));
+	ck_assert_msg(log != NULL, "%s", err);
+	strbuf_init(&sb);
+	for (i = 0; i < 100000 && rc == 0; i++)
+		rc = one_line(log, &sb, (unsigned)i + 1, "connect", "k", "v");
+	ck_assert_int_eq(rc, -1);		/* the pipe filled up */
+	ck_assert_uint_eq(evlog_lost(log), 1);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_int_eq(one_line(log, &sb, 1, "connect", "k", "v"), -1);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000LL + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	ck_assert_msg(ms < 2000, "a blocked sink held a line for %lld ms", ms);
+	ck_assert_uint_eq(evlog_lost(log), 2);
+	while (read(rfd, buf, sizeof(buf)) > 0)
+		;
+	ck_assert_int_eq(one_line(log, &sb, 2, "close", NULL, NULL), 0);
+	ck_assert_uint_eq(evlog_lost(log), 2);
+	evlog_close(log);
+	config_free(cfg);
+	strbuf_free(&sb);
+	close(rfd);
+	unlink(path);
+	rmdir(tmpdir);
+}
+END_TEST
+
 /* -f without "log" in the file: lines go to stderr, and only there. */
 START_TEST(t_foreground_stderr)
 {
@@ -994,6 +1041,7 @@ evlog_suite(void)
 	tcase_add_test(tc, t_open_unwritable);
 	tcase_add_test(tc, t_reopen_failure_keeps_old);
 	tcase_add_test(tc, t_lost_on_write_failure);
+	tcase_add_test(tc, t_blocked_sink_bounded);
 	tcase_add_test(tc, t_foreground_stderr);
 	tcase_add_test(tc, t_concurrent_writers);
 	tcase_add_test(tc, t_reopen_under_load);
