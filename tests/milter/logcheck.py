@@ -10,9 +10,10 @@ usage: logcheck.py LOG [EXPECT]
    (other lines may come between). A line of EXPECT is an event name and
    conditions:  key=value (JSON value, else a string), key~=text (the
    string contains text), key! (the field is absent). Dotted keys reach
-   into objects (auth.source=carried). '# ...' lines are comments; a line
-   'session' makes the next match start a new session (a later one than
-   the session matched so far). A line starting with '!' must NOT appear
+   into objects (auth.source=carried). '# ...' lines are comments. A line
+   'session' starts the expectations of the next session: each block must
+   match the lines of one session, in order, and blocks take sessions in
+   the order the sessions began. A line starting with '!' must NOT appear
    anywhere in the log: '!rcpt verdict=accept relay=true'.
 """
 import json
@@ -149,40 +150,73 @@ def split_line(line):
                    line).split()]
 
 
-def check_expect(events, path):
-    pos = 0
-    done = set()
-    current = None
+def parse_expect(path):
+    """Blocks of (lineno, text, name, conds), one a session; and negations."""
+    blocks, negs, cur = [], [], []
     for n, line in enumerate(open(path, encoding="utf-8"), 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
         if line == "session":
-            if current is not None:
-                done.add(current)
-            current = None
+            if cur:
+                blocks.append(cur)
+            cur = []
             continue
         negate = line.startswith("!")
         toks = split_line(line.lstrip("!"))
-        name, conds = toks[0], [parse_cond(t) for t in toks[1:]]
-        if negate:
-            for ev in events:
-                if matches(ev, name, conds):
-                    fail("%s:%d: unwanted line found: %s" % (path, n,
-                         json.dumps(ev)))
-            continue
-        while pos < len(events):
-            ev = events[pos]
+        try:
+            item = (n, line, toks[0], [parse_cond(t) for t in toks[1:]])
+        except ValueError:
+            fail("%s:%d: cannot read '%s'" % (path, n, line))
+        (negs if negate else cur).append(item)
+    if cur:
+        blocks.append(cur)
+    return blocks, negs
+
+
+def block_matches(block, lines):
+    """The first line of the block that no line matches, or None."""
+    pos = 0
+    for item in block:
+        _, _, name, conds = item
+        while pos < len(lines) and not matches(lines[pos], name, conds):
             pos += 1
-            if ev["session"] in done:
-                continue
-            if current is not None and ev["session"] != current:
-                continue
+        if pos == len(lines):
+            return item
+        pos += 1
+    return None
+
+
+def check_expect(events, path):
+    """Each block must match, in order, the lines of its own session; the
+    blocks take distinct sessions in the order the sessions began (lines of
+    parallel or closing sessions may interleave in the file)."""
+    blocks, negs = parse_expect(path)
+    for n, line, name, conds in negs:
+        for ev in events:
             if matches(ev, name, conds):
-                current = ev["session"]
+                fail("%s:%d: unwanted line found: %s" % (path, n,
+                     json.dumps(ev)))
+    order, by_session = [], {}
+    for ev in events:
+        if ev["session"] not in by_session:
+            order.append(ev["session"])
+            by_session[ev["session"]] = []
+        by_session[ev["session"]].append(ev)
+    start = 0
+    for block in blocks:
+        first_miss = None
+        for i in range(start, len(order)):
+            miss = block_matches(block, by_session[order[i]])
+            if miss is None:
+                start = i + 1
                 break
+            if first_miss is None:
+                first_miss = miss
         else:
-            fail("%s:%d: no line matches '%s' (in order)" % (path, n, line))
+            n, line = (first_miss or block[0])[:2]
+            fail("%s:%d: no line matches '%s' (in order, in one session)"
+                 % (path, n, line))
 
 
 def main():
