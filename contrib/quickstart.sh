@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends build-essential autoconf \
-    automake pkg-config libmilter-dev libssl-dev check >/dev/null
+    automake pkg-config libmilter-dev libssl-dev libjansson-dev zlib1g-dev \
+    check >/dev/null
 [ -f Makefile ] || { autoreconf -fi && ./configure; }
 make -j2
 mkdir -p /run/sessguard

@@ -1,0 +1,266 @@
+/*
+ * NAME
+ *	sessguard-trace - sessions of the sessguard JSON log as transcripts
+ * SYNOPSIS
+ *	sessguard-trace [--session ID] [--client ADDR|CIDR] [--user NAME]
+ *	    [--since TIME] [--until TIME] [--rejected] [--anomalies] [--json]
+ *	    [FILE...]
+ * DESCRIPTION
+ *	Reads the JSON Lines log of sessguard(8) from the files (oldest
+ *	first, gzip-compressed or not) or standard input, gathers the lines
+ *	of each session and prints each selected session when its close
+ *	line arrives, as a transcript (transcript.c) or, with --json, as its
+ *	log lines unchanged. Sessions without a close are printed at the end
+ *	of input in the order of their first line. The filters are in
+ *	filter.c; see sessguard-trace(1).
+ * DIAGNOSTICS
+ *	A line that is not JSON or lacks ts, session, seq or event is
+ *	reported on stderr with file name and line number and skipped. Exit
+ *	status 0; 1 when a file could not be read (the others are still
+ *	read) or standard output could not be written; 2 for a usage error.
+ */
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "trace/diag.h"
+#include "trace/filter.h"
+#include "trace/input.h"
+#include "trace/record.h"
+#include "trace/sessions.h"
+#include "trace/transcript.h"
+#include "util/strbuf.h"
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION	"unknown"
+#endif
+
+#define TRACE_USAGE_ERROR	2
+
+struct trace {
+	struct filter *filter;
+	int	 json;
+	int	 failed;	/* a file could not be read */
+};
+
+static const char trace_usage_text[] =
+"usage: sessguard-trace [options] [FILE...]\n"
+"Prints the sessions of sessguard's JSON log (FILEs, oldest first, .gz too;\n"
+"standard input without FILE or with -) as readable transcripts.\n"
+"  --session ID        only session ID\n"
+"  --client ADDR|CIDR  only sessions from this client address or block\n"
+"  --user NAME         only sessions where NAME logged in\n"
+"  --since TIME        only sessions started at or after TIME (RFC 3339)\n"
+"  --until TIME        only sessions started at or before TIME\n"
+"  --rejected          only sessions with a reject or would_reject verdict\n"
+"  --anomalies         only sessions with an anomaly\n"
+"  -j, --json          print the sessions' log lines unchanged\n"
+"  -h, --help          this text\n"
+"  -V, --version       the version\n"
+"--session, --client and --user may be repeated (any of them matches);\n"
+"different options must all match.\n";
+
+static void trace_usage_error(const char *, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
+
+static void
+trace_usage_error(const char *fmt, ...)
+{
+	va_list	ap;
+
+	fprintf(stderr, "sessguard-trace: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'sessguard-trace --help'.\n");
+	exit(TRACE_USAGE_ERROR);
+}
+
+enum { OPT_SESSION = 256, OPT_CLIENT, OPT_USER, OPT_SINCE, OPT_UNTIL,
+    OPT_REJECTED, OPT_ANOMALIES };
+
+static const struct option trace_longopts[] = {
+	{ "session", required_argument, NULL, OPT_SESSION },
+	{ "client", required_argument, NULL, OPT_CLIENT },
+	{ "user", required_argument, NULL, OPT_USER },
+	{ "since", required_argument, NULL, OPT_SINCE },
+	{ "until", required_argument, NULL, OPT_UNTIL },
+	{ "rejected", no_argument, NULL, OPT_REJECTED },
+	{ "anomalies", no_argument, NULL, OPT_ANOMALIES },
+	{ "json", no_argument, NULL, 'j' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* A filter option; returns 0 when c is not one. */
+static int
+trace_filter_option(struct trace *tr, int c, const char *arg)
+{
+	const char *why;
+
+	switch (c) {
+	case OPT_SESSION:
+		filter_add_session(tr->filter, arg);
+		return 1;
+	case OPT_CLIENT:
+		if (filter_add_client(tr->filter, arg, &why) < 0)
+			trace_usage_error("--client: '%s': %s", arg, why);
+		return 1;
+	case OPT_USER:
+		filter_add_user(tr->filter, arg);
+		return 1;
+	case OPT_SINCE:
+	case OPT_UNTIL:
+		if ((c == OPT_SINCE ? filter_set_since : filter_set_until)(tr->filter,
+		    arg) < 0)
+			trace_usage_error("%s: '%s' is not an RFC 3339 time "
+			    "(2026-11-23T15:00:00Z)",
+			    c == OPT_SINCE ? "--since" : "--until", arg);
+		return 1;
+	case OPT_REJECTED:
+		filter_want_rejected(tr->filter);
+		return 1;
+	case OPT_ANOMALIES:
+		filter_want_anomalies(tr->filter);
+		return 1;
+	}
+	return 0;
+}
+
+static void
+trace_bad_option(const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	const struct option *o;
+	size_t	len;
+
+	if (strncmp(arg, "--", 2) != 0)
+		trace_usage_error("unknown option -%c", optopt);
+	len = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
+	for (o = trace_longopts; eq && o->name; o++)
+		if (strlen(o->name) == len && strncmp(o->name, arg + 2, len) == 0)
+			trace_usage_error("--%s takes no argument", o->name);
+	trace_usage_error("unknown option %s", arg);
+}
+
+static void
+trace_options(struct trace *tr, int argc, char **argv)
+{
+	int	c;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":jhV", trace_longopts, NULL)) != -1) {
+		if (trace_filter_option(tr, c, optarg))
+			continue;
+		switch (c) {
+		case 'j':
+			tr->json = 1;
+			break;
+		case 'h':
+			fputs(trace_usage_text, stdout);
+			exit(0);
+		case 'V':
+			printf("sessguard-trace %s\n", PACKAGE_VERSION);
+			exit(0);
+		case ':':
+			trace_usage_error("%s needs an argument", argv[optind - 1]);
+		default:
+			trace_bad_option(argv[optind - 1]);
+		}
+	}
+}
+
+static void
+trace_emit(const struct tsess *s, void *ctx)
+{
+	struct trace *tr = ctx;
+	size_t	i;
+
+	if (!filter_match(tr->filter, s))
+		return;
+	if (tr->json) {
+		for (i = 0; i < s->nlines; i++) {
+			fwrite(s->lines[i].text, 1, s->lines[i].len, stdout);
+			fputc('\n', stdout);
+		}
+	} else {
+		transcript_print(stdout, s);
+	}
+	fflush(stdout);
+}
+
+/* One line of input: filed under its session, or reported and skipped. */
+static void
+trace_line(struct sessions *set, const struct input *in, unsigned long lineno,
+    const char *line, size_t len, int complete)
+{
+	struct strbuf why;
+	json_t	*rec;
+
+	strbuf_init(&why);
+	if ((rec = record_parse(line, len, &why)) == NULL) {
+		diag_warn("%s:%lu: %s%s; line skipped", input_name(in), lineno,
+		    complete ? "" : "last line cut short (no newline): ",
+		    strbuf_failed(&why) ? "out of memory" : strbuf_str(&why));
+	} else {
+		sessions_add(set, rec, line, len);
+		json_decref(rec);
+	}
+	strbuf_free(&why);
+}
+
+static void
+trace_file(struct trace *tr, struct sessions *set, const char *path)
+{
+	struct input *in;
+	const char *why, *line;
+	unsigned long lineno = 0;
+	size_t	len;
+	int	complete, r;
+
+	if ((in = input_open(path, &why)) == NULL) {
+		diag_warn("%s: cannot open: %s", path ? path : "(standard input)",
+		    why);
+		tr->failed = 1;
+		return;
+	}
+	while ((r = input_line(in, &line, &len, &complete)) > 0)
+		trace_line(set, in, ++lineno, line, len, complete);
+	if (r < 0) {
+		diag_warn("%s: cannot read after line %lu: %s", input_name(in),
+		    lineno, input_error(in));
+		tr->failed = 1;
+	}
+	input_close(in);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct trace tr;
+	struct sessions *set;
+	int	i;
+
+	diag_init("sessguard-trace");
+	memset(&tr, 0, sizeof(tr));
+	tr.filter = filter_new();
+	trace_options(&tr, argc, argv);
+	set = sessions_new(trace_emit, &tr);
+	if (optind == argc)
+		trace_file(&tr, set, NULL);
+	for (i = optind; i < argc; i++)
+		trace_file(&tr, set, argv[i]);
+	sessions_finish(set);
+	sessions_free(set);
+	filter_free(tr.filter);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		diag_warn("standard output: write error");
+		return 1;
+	}
+	return tr.failed ? 1 : 0;
+}
