@@ -38,6 +38,7 @@
 
 #include <libmilter/mfapi.h>
 
+#include "metrics.h"
 #include "milter.h"
 #include "runtime.h"
 #include "session.h"
@@ -146,6 +147,8 @@ mlfi_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
 		conn_free(c);
 		return SMFIS_TEMPFAIL;
 	}
+	metrics_count(M_SESSIONS);
+	metrics_live(1);
 	session_on_connect(c->session, hostname, hostaddr,
 	    getsym(ctx, "{daemon_name}"));
 	return SMFIS_CONTINUE;
@@ -217,6 +220,7 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
 
 	if (s == NULL) {
 		tempfail_result(&res, "no session state");
+		metrics_count(M_RCPT_TEMPFAIL);
 		set_reply(ctx, &res);
 		return SMFIS_TEMPFAIL;
 	}
@@ -332,6 +336,7 @@ mlfi_close(SMFICTX *ctx)
 	if (c == NULL)
 		return SMFIS_CONTINUE;
 	session_on_close(c->session);
+	metrics_live(-1);
 	smfi_setpriv(ctx, NULL);
 	conn_free(c);
 	return SMFIS_CONTINUE;

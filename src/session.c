@@ -71,6 +71,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "metrics.h"
 #include "policy.h"
 #include "session.h"
 #include "util/ipaddr.h"
@@ -274,6 +275,20 @@ put_auth(struct sg_session *s, struct evline *l, const char *key)
 	evlog_obj_end(l);
 }
 
+static enum sg_counter
+anomaly_counter(const char *kind)
+{
+	if (strcmp(kind, "auth_changed") == 0)
+		return M_ANOMALY_AUTH_CHANGED;
+	if (strcmp(kind, "auth_carried") == 0)
+		return M_ANOMALY_AUTH_CARRIED;
+	if (strcmp(kind, "unknown_command") == 0)
+		return M_ANOMALY_UNKNOWN_COMMAND;
+	if (strcmp(kind, "mail_without_helo") == 0)
+		return M_ANOMALY_MAIL_WITHOUT_HELO;
+	return M_ANOMALY_CLIENT_AUTH_PARAM;
+}
+
 static void
 anomaly(struct sg_session *s, const char *kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -288,6 +303,7 @@ anomaly(struct sg_session *s, const char *kind, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
+	metrics_count(anomaly_counter(kind));
 	begin(s, &l, "anomaly");
 	evlog_str(&l, "kind", kind);
 	evlog_str(&l, "detail", detail);
@@ -471,6 +487,7 @@ session_on_mail(struct sg_session *s, const char *const *argv, size_t argc,
 	txn_clear(s);
 	s->txn++;
 	s->transactions++;
+	metrics_count(M_TRANSACTIONS);
 	s->in_txn = 1;
 	param = auth_param(argv, argc, am);
 
@@ -586,6 +603,24 @@ expand_reply(const struct sg_reply *r, const char *reason, char *out,
 	out[n] = '\0';
 }
 
+static enum sg_counter
+verdict_counter(enum sg_verdict v)
+{
+	switch (v) {
+	case VERDICT_ACCEPT:
+		return M_RCPT_ACCEPT;
+	case VERDICT_REJECT:
+		return M_RCPT_REJECT;
+	case VERDICT_WOULD_REJECT:
+		return M_RCPT_WOULD_REJECT;
+	case VERDICT_MTA_REJECTED:
+		return M_RCPT_MTA_REJECTED;
+	case VERDICT_TEMPFAIL:
+		break;
+	}
+	return M_RCPT_TEMPFAIL;
+}
+
 void
 tempfail_result(struct sg_rcpt_result *res, const char *why)
 {
@@ -636,6 +671,7 @@ session_on_rcpt(struct sg_session *s, const char *const *argv, size_t argc,
 			s->rejected++;
 	}
 
+	metrics_count(verdict_counter(res->verdict));
 	evlog_begin(&l, s->log, &s->line, s->id, s->seq, "rcpt");
 	evlog_int(&l, "txn", s->txn);
 	evlog_str(&l, "rcpt", rcpt);

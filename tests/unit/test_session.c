@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "evlog.h"
+#include "metrics.h"
 #include "session.h"
 #include "jsoncheck.h"
 
@@ -709,6 +710,37 @@ START_TEST(auth_results_off_or_unauthenticated)
 }
 END_TEST
 
+START_TEST(metrics_counted)
+{
+	unsigned long long rej = metrics_value(M_RCPT_REJECT);
+	unsigned long long acc = metrics_value(M_RCPT_ACCEPT);
+	unsigned long long txn = metrics_value(M_TRANSACTIONS);
+	unsigned long long par = metrics_value(M_ANOMALY_CLIENT_AUTH_PARAM);
+	struct strbuf sb;
+
+	connect4("192.0.2.1");
+	helo("h");
+	mail_auth("<a@example.org>", NULL, NULL, "<x@example.org>");
+	rcpt("<x@remote.test>");
+	rcpt("<x@example.org>");
+	ck_assert_uint_eq(metrics_value(M_RCPT_REJECT), rej + 1);
+	ck_assert_uint_eq(metrics_value(M_RCPT_ACCEPT), acc + 1);
+	ck_assert_uint_eq(metrics_value(M_TRANSACTIONS), txn + 1);
+	ck_assert_uint_eq(metrics_value(M_ANOMALY_CLIENT_AUTH_PARAM), par + 1);
+	strbuf_init(&sb);
+	metrics_render(&sb, 7, 3);
+	ck_assert_ptr_nonnull(strstr(strbuf_str(&sb),
+	    "# TYPE sessguard_recipients_total counter\n"));
+	ck_assert_ptr_nonnull(strstr(strbuf_str(&sb),
+	    "sessguard_log_lines_lost_total 7\n"));
+	ck_assert_ptr_nonnull(strstr(strbuf_str(&sb),
+	    "sessguard_config_generation 3\n"));
+	ck_assert_ptr_nonnull(strstr(strbuf_str(&sb),
+	    "sessguard_anomalies_total{kind=\"client_auth_param\"} "));
+	strbuf_free(&sb);
+}
+END_TEST
+
 START_TEST(session_ids_unique)
 {
 	struct sg_session *t = session_new(cfg, log_);
@@ -750,6 +782,7 @@ main(void)
 	tcase_add_test(tc, abort_before_close_is_no_reset);
 	tcase_add_test(tc, auth_results_plan);
 	tcase_add_test(tc, auth_results_off_or_unauthenticated);
+	tcase_add_test(tc, metrics_counted);
 	tcase_add_test(tc, session_ids_unique);
 	suite_add_tcase(su, tc);
 	sr = srunner_create(su);
