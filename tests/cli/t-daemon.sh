@@ -139,6 +139,15 @@ for t in /proc/"$pid"/task/*; do
 	[ "$u" = "$nobody$nobody$nobody$nobody" ] && [ "$g" = "$nogroup$nogroup$nogroup$nogroup" ] || allok=no
 done
 [ $allok = yes ] && ok "every thread runs as nobody:nogroup" || bad "a thread keeps privileges"
+nocaps=yes
+for t in /proc/"$pid"/task/*; do
+	grep -q '^CapEff:[[:space:]]*0000000000000000$' "$t/status" || nocaps=no
+	grep -q '^CapPrm:[[:space:]]*0000000000000000$' "$t/status" || nocaps=no
+done
+[ $nocaps = yes ] && ok "no capabilities left: it writes only where nobody may" ||
+    bad "capabilities kept after the drop"
+[ -w /etc ] && su -s /bin/sh nobody -c "test -w /etc" 2>/dev/null &&
+    bad "nobody can write /etc?" || ok "the user cannot write system paths"
 grep -q '^Groups:[[:space:]]*'"$nogroup"'[[:space:]]*$' /proc/"$pid"/status &&
     ok "no supplementary groups but nogroup" || bad "groups: $(grep Groups /proc/$pid/status)"
 [ "$(stat -c '%U:%G %a' "$sock")" = "nobody:nogroup 660" ] && ok "socket owned by the user, mode 0660" ||
