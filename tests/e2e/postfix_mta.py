@@ -311,8 +311,14 @@ postlog   unix-dgram n  -       n       -       1       postlogd
     def _start_sink(self):
         # smtp-sink must drop privileges when started as root.
         self._sink_log = open(os.path.join(self.log_dir, "smtp-sink.out"), "w")
+        # every delivered message is dumped to a file there (-d), so that the
+        # tests read the headers Postfix delivered
+        self.sink_dir = os.path.join(self.workdir, "sink")
+        os.makedirs(self.sink_dir, exist_ok=True)
+        shutil.chown(self.sink_dir, "postfix", "postfix")
         self._sink = subprocess.Popen(
             [SMTP_SINK, "-u", "postfix", "-h", "sink.invalid", "-c",
+             "-d", os.path.join(self.sink_dir, "%M."),
              "127.0.0.1:%d" % self.port_sink, "100"],
             stdout=self._sink_log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True)

@@ -161,7 +161,9 @@ def run_mta(name, cls, binary, base, selectors, res):
             sg = Sessguard(binary, os.path.join(sgdir, phase), mode=mode,
                            local_domains=getattr(mta, "local_domain", "example.org"),
                            trusted_networks="192.0.2.1/32, " + scenarios.TRUSTED_ADDR + "/32",
-                           socket_path=sock)
+                           socket_path=sock,
+                           extra={"auth_results": "yes",
+                                  "authserv_id": scenarios.AUTHSERV_ID})
             if phase != "stopped":
                 try:
                     sg.start()

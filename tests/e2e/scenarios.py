@@ -2,6 +2,7 @@
 JSON log sessguard wrote for that very session (found by the client's port)."""
 
 import concurrent.futures
+import os
 import re
 import signal
 import threading
@@ -11,6 +12,7 @@ from e2e_common import (ScenarioFailure, check, contains, eq, message, reply_is,
                         scenario)
 
 REMOTE = "remote.example.net"   # not local, not relay_domains: a relay attempt
+AUTHSERV_ID = "mx.sessguard.test"   # sessguard's authserv_id (auth_results = yes)
 # {daemon_name} per listener (postfix_mta.py sets milter_macro_daemon_name,
 # sendmail_mta.py names its DAEMON_OPTIONS); an MTA class may say otherwise
 # with a daemon_names attribute.
@@ -444,3 +446,80 @@ def trusted(ctx):
     eq((ev.get("relay"), ev.get("verdict")), (True, "accept"), "rcpt (relay, verdict)")
     contains(ev.get("reason"), "trusted_networks", "rcpt reason")
     eq(ev.get("auth"), None, "rcpt auth")
+
+
+def delivered_message(mta, msgid, timeout=15.0):
+    """The dump of the message with that Message-ID from the smtp-sink."""
+    deadline = time.time() + timeout
+    while True:
+        for name in sorted(os.listdir(mta.sink_dir)):
+            with open(os.path.join(mta.sink_dir, name), "rb") as f:
+                text = f.read().decode("latin-1")
+            if msgid in text:
+                return text
+        if time.time() > deadline:
+            raise ScenarioFailure("message %s not found in the smtp-sink dumps" % msgid)
+        time.sleep(0.1)
+
+
+def header_values(text, name):
+    """Values of the headers called name (unfolded), in order."""
+    head = text.split("\r\n\r\n", 1)[0].split("\n\n", 1)[0]
+    out, cur = [], None
+    for line in head.replace("\r\n", "\n").split("\n"):
+        if line[:1] in (" ", "\t") and cur is not None:
+            out[-1] += " " + line.strip()
+            continue
+        cur = None
+        if ":" in line and line.split(":", 1)[0].strip().lower() == name.lower():
+            cur = name
+            out.append(line.split(":", 1)[1].strip())
+    return out
+
+
+@scenario("auth_results_header_delivered", deployments=("front_end",),
+          needs=("auth_plain",))
+def auth_results(ctx):
+    """auth_results = yes, end to end: the delivered message carries our
+    Authentication-Results with the SASL login, and a forged one claiming
+    our authserv-id is gone; an unauthenticated message gets none."""
+    if not hasattr(ctx.mta, "sink_dir"):
+        return      # only the Postfix harness delivers to a dumping sink
+    login, pw = ctx.user(0)
+    sender = "%s@%s" % (login, ctx.local_domain)
+    c = ctx.client()
+    reply_is(c.ehlo("laptop.example.net"), "250", "EHLO")
+    reply_is(c.auth_plain(login, pw), "235", "AUTH PLAIN")
+    reply_is(c.cmd("MAIL FROM:<%s>" % sender), "250", "MAIL")
+    rcpt = "ar@" + REMOTE
+    reply_is(c.cmd("RCPT TO:<%s>" % rcpt), "250", "RCPT")
+    msgid = "<ar.%d.%d@client.example.net>" % (os.getpid(), int(time.time() * 1e6))
+    body = ("Authentication-Results: %s; auth=pass smtp.auth=mallory\r\n"
+            "Authentication-Results: other.example.net; spf=pass\r\n"
+            "From: <%s>\r\nTo: <%s>\r\nSubject: A-R\r\nMessage-ID: %s\r\n\r\nhi\r\n"
+            % (AUTHSERV_ID, sender, rcpt, msgid))
+    reply_is(c.data(body), "250", "end of DATA")
+    text = delivered_message(ctx.mta, msgid)
+    ars = header_values(text, "Authentication-Results")
+    ours = [v for v in ars if v.lower().startswith(AUTHSERV_ID)]
+    eq(len(ours), 1, "Authentication-Results with our authserv-id in %r" % ars)
+    contains(ours[0], "auth=pass", "our Authentication-Results")
+    check(re.search(r"smtp\.auth=%s(@%s)?$" % (re.escape(login),
+                                                 re.escape(ctx.local_domain)),
+                    ours[0]), "smtp.auth of %r is not the login %s" % (ours[0], login))
+    check(not any("mallory" in v for v in ars), "the forged header survived: %r" % ars)
+    check(any(v.startswith("other.example.net") for v in ars),
+          "another server's Authentication-Results was removed: %r" % ars)
+    # an unauthenticated sender to a local recipient: no header of ours
+    c2 = ctx.client()
+    reply_is(c2.ehlo("stranger.example.net"), "250", "EHLO")
+    reply_is(c2.cmd("MAIL FROM:<someone@%s>" % REMOTE), "250", "MAIL")
+    local = "postmaster@" + ctx.local_domain
+    reply_is(c2.cmd("RCPT TO:<%s>" % local), "250", "RCPT local")
+    msgid2 = "<ar2.%d.%d@client.example.net>" % (os.getpid(), int(time.time() * 1e6))
+    reply_is(c2.data("From: <someone@%s>\r\nTo: <%s>\r\nMessage-ID: %s\r\n\r\nhi\r\n"
+                     % (REMOTE, local, msgid2)), "250", "end of DATA 2")
+    text2 = delivered_message(ctx.mta, msgid2)
+    eq([v for v in header_values(text2, "Authentication-Results")
+        if v.lower().startswith(AUTHSERV_ID)], [],
+       "our Authentication-Results on an unauthenticated message")
