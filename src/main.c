@@ -121,6 +121,28 @@ prepare_unix_socket(const char *path)
 	msg_info("removed stale socket %s", path);
 }
 
+/*
+ * A configuration that others may write decides who may relay: say so.
+ * (A warning, not an error: the postmaster may have reasons, but should
+ * know.)
+ */
+static void
+warn_if_writable(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+		return;
+	if (st.st_mode & S_IWOTH)
+		msg_warn("configuration %s is writable by every user (mode %04o): "
+		    "anyone could open the relay; chmod o-w it", path,
+		    (unsigned)(st.st_mode & 07777));
+	else if ((st.st_mode & S_IWGRP) && st.st_gid != 0)
+		msg_warn("configuration %s is writable by group %u (mode %04o): "
+		    "members of that group decide who may relay", path,
+		    (unsigned)st.st_gid, (unsigned)(st.st_mode & 07777));
+}
+
 /* The user and group to become; uid 0 and no change when none is set. */
 struct identity {
 	int	 change;
@@ -307,6 +329,7 @@ main(int argc, char **argv)
 	const char *cfgpath = NULL, *sockopt = NULL, *upath;
 	char	err[1024];
 	char	*sockpath = NULL, *pidpath = NULL;
+	mode_t	 oldmask;
 	int	c, foreground = 0, check = 0, rc, pidfd = -1;
 
 	msg_init("sessguard", 0);
@@ -360,6 +383,8 @@ main(int argc, char **argv)
 		msg_fatal("-p: %s", err);
 	msg_init("sessguard", cfg->syslog_facility);
 
+	if (cfgpath)
+		warn_if_writable(cfgpath);
 	if (check) {
 		struct strbuf sb;
 
@@ -394,9 +419,12 @@ main(int argc, char **argv)
 		smfi_settimeout(cfg->milter_timeout);
 	if (milter_register() != MI_SUCCESS)
 		msg_fatal("smfi_register failed");
+	/* the socket is born with its mode: no moment with another one */
+	oldmask = umask(~cfg->socket_mode & 0777);
 	if (smfi_opensocket(false) != MI_SUCCESS)
 		msg_fatal("socket %s: cannot open (in use, or no permission)",
 		    cfg->socket);
+	umask(oldmask);
 	if (upath && chmod(upath, cfg->socket_mode) < 0)
 		msg_fatal("chmod %s: %s", upath, strerror(errno));
 	if (upath && id.change && chown(upath, id.uid, id.gid) < 0)

@@ -109,6 +109,14 @@ st=$?
 run "regular file in the socket's place" 1 "is not a socket" -- -f -c "$dir/c.conf"
 [ -f "$dir/s.sock" ] && ok "regular file left alone" || bad "regular file removed"
 
+# A configuration others may write is warned about (it decides who relays).
+conf "mode = enforce"
+chmod 0666 "$dir/c.conf"
+run "world-writable config warned about" 0 "writable by every user" -- -n -c "$dir/c.conf"
+chmod 0644 "$dir/c.conf"
+"$SESSGUARD" -n -c "$dir/c.conf" 2>&1 | grep -q writable &&
+    bad "warning for a config only root writes" || ok "no warning for mode 0644"
+
 # The example configuration lists every key of the table, and -n output
 # reads back to itself.
 example="$(dirname "$0")/../../contrib/sessguard.conf.example"
