@@ -74,6 +74,7 @@ struct evlog {
 	atomic_ullong	 lost;
 	atomic_ullong	 pending;	/* lost since the last report */
 	int		 memory;
+	int		 has_sink;	/* any sink at all (log = none: no) */
 	pthread_mutex_t	 memlock;
 	struct strbuf	 membuf;
 };
@@ -138,6 +139,7 @@ evlog_open(const struct sg_config *cfg, int foreground, char *err,
 		atomic_store(&log->fds[i], fd);
 		log->nfiles = i + 1;
 	}
+	log->has_sink = log->use_syslog || log->use_stderr || log->nfiles > 0;
 	return log;
 }
 
@@ -151,6 +153,7 @@ evlog_memory(enum sg_log_level level, size_t max_value)
 	atomic_init(&log->level, (int)level);
 	atomic_init(&log->max_value, max_value);
 	log->memory = 1;
+	log->has_sink = 1;
 	pthread_mutex_init(&log->memlock, NULL);
 	strbuf_init(&log->membuf);
 	return log;
@@ -242,17 +245,82 @@ evlog_wants(const struct evlog *log, const char *event)
 	    || strcmp(event, "anomaly") == 0 || strcmp(event, "close") == 0;
 }
 
+static char *
+put_digits(char *p, unsigned long v, int width)
+{
+	int	i;
+
+	for (i = width - 1; i >= 0; i--) {
+		p[i] = (char)('0' + v % 10);
+		v /= 10;
+	}
+	return p + width;
+}
+
+/*
+ * RFC 3339 UTC with microseconds, formatted by hand: every log line has
+ * one, and gmtime_r() plus snprintf() cost more than the rest of a line.
+ * The civil date from days since the epoch follows H. Hinnant's
+ * days_from_civil inverse (proleptic Gregorian calendar).
+ */
 void
 evlog_timestamp(char *buf, size_t size)
 {
 	struct timespec ts;
-	struct tm tm;
+	long long days, z, era, doe, yoe, y, doy, mp, d, m, secs;
+	char	tmp[32], *p = tmp;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000);
+	days = ts.tv_sec / 86400;
+	secs = ts.tv_sec % 86400;
+	if (secs < 0) {
+		secs += 86400;
+		days--;
+	}
+	z = days + 719468;
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	doe = z - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	y = yoe + era * 400;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	d = doy - (153 * mp + 2) / 5 + 1;
+	m = mp < 10 ? mp + 3 : mp - 9;
+	if (m <= 2)
+		y++;
+	p = put_digits(p, (unsigned long)y, 4);
+	*p++ = '-';
+	p = put_digits(p, (unsigned long)m, 2);
+	*p++ = '-';
+	p = put_digits(p, (unsigned long)d, 2);
+	*p++ = 'T';
+	p = put_digits(p, (unsigned long)(secs / 3600), 2);
+	*p++ = ':';
+	p = put_digits(p, (unsigned long)(secs / 60 % 60), 2);
+	*p++ = ':';
+	p = put_digits(p, (unsigned long)(secs % 60), 2);
+	*p++ = '.';
+	p = put_digits(p, (unsigned long)(ts.tv_nsec / 1000), 6);
+	*p++ = 'Z';
+	*p = '\0';
+	snprintf(buf, size, "%s", tmp);
+}
+
+/* Appends a decimal integer without printf. */
+static void
+put_int(struct strbuf *sb, long long v)
+{
+	char	tmp[24], *p = tmp + sizeof(tmp);
+	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v
+	    : (unsigned long long)v;
+
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--p = '-';
+	strbuf_append(sb, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
 static void
@@ -278,14 +346,21 @@ evlog_begin(struct evline *l, struct evlog *log, struct strbuf *sb,
 	l->sb = sb;
 	l->depth = 0;
 	l->first = 1;
-	l->skip = log == NULL || !evlog_wants(log, event);
+	/* no sink, or a level that drops it: build nothing */
+	l->skip = log == NULL || !log->has_sink || !evlog_wants(log, event);
 	if (l->skip)
 		return;
 	strbuf_reset(sb);
 	evlog_timestamp(ts, sizeof(ts));
-	strbuf_printf(sb, "{\"ts\":\"%s\",\"session\":", ts);
+	strbuf_append(sb, "{\"ts\":\"", 7);
+	strbuf_puts(sb, ts);
+	strbuf_append(sb, "\",\"session\":", 12);
 	json_put_cstring(sb, session, 0);
-	strbuf_printf(sb, ",\"seq\":%u,\"event\":\"%s\"", seq, event);
+	strbuf_append(sb, ",\"seq\":", 7);
+	put_int(sb, seq);
+	strbuf_append(sb, ",\"event\":\"", 10);
+	strbuf_puts(sb, event);
+	strbuf_putc(sb, '"');
 	l->first = 0;
 }
 
@@ -313,7 +388,7 @@ evlog_int(struct evline *l, const char *key, long long val)
 	if (l->skip)
 		return;
 	evlog_key(l, key);
-	strbuf_printf(l->sb, "%lld", val);
+	put_int(l->sb, val);
 }
 
 void

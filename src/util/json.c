@@ -85,7 +85,17 @@ json_put_string(struct strbuf *sb, const char *data, size_t len, size_t max)
 	strbuf_putc(sb, '"');
 	for (i = 0; i < cut; i += n) {
 		unsigned char c = p[i];
+		size_t	run;
 
+		/* a run of printable ASCII that needs no escape: one copy */
+		for (run = i; run < cut && p[run] >= 0x20 && p[run] < 0x7f
+		    && p[run] != '"' && p[run] != '\\'; run++)
+			;
+		if (run > i) {
+			strbuf_append(sb, data + i, run - i);
+			n = run - i;
+			continue;
+		}
 		n = 1;
 		switch (c) {
 		case '"':

@@ -80,7 +80,8 @@ strbuf_reserve(struct strbuf *sb, size_t extra)
 void
 strbuf_append(struct strbuf *sb, const char *data, size_t len)
 {
-	if (strbuf_reserve(sb, len) < 0)
+	if ((sb->failed || len >= sb->cap - sb->len)
+	    && strbuf_reserve(sb, len) < 0)
 		return;
 	if (len)
 		memcpy(sb->data + sb->len, data, len);
@@ -97,7 +98,7 @@ strbuf_puts(struct strbuf *sb, const char *s)
 void
 strbuf_putc(struct strbuf *sb, char c)
 {
-	if (strbuf_reserve(sb, 1) < 0)
+	if ((sb->failed || sb->len + 2 > sb->cap) && strbuf_reserve(sb, 1) < 0)
 		return;
 	sb->data[sb->len++] = c;
 	sb->data[sb->len] = '\0';
@@ -107,18 +108,30 @@ void
 strbuf_printf(struct strbuf *sb, const char *fmt, ...)
 {
 	va_list	ap;
+	size_t	room;
 	int	n;
 
+	/* one pass into the room there is; a second only when it is short */
+	if (strbuf_reserve(sb, 64) < 0)
+		return;
+	room = sb->cap - sb->len;
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
+	n = vsnprintf(sb->data + sb->len, room, fmt, ap);
 	va_end(ap);
-	if (n < 0 || strbuf_reserve(sb, (size_t)n) < 0) {
+	if (n < 0) {
 		sb->failed = 1;
+		sb->data[sb->len] = '\0';
 		return;
 	}
-	va_start(ap, fmt);
-	vsnprintf(sb->data + sb->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
+	if ((size_t)n >= room) {
+		if (strbuf_reserve(sb, (size_t)n) < 0) {
+			sb->data[sb->len] = '\0';
+			return;
+		}
+		va_start(ap, fmt);
+		vsnprintf(sb->data + sb->len, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+	}
 	sb->len += (size_t)n;
 }
 
