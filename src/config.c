@@ -754,6 +754,107 @@ set_authserv_id(struct sg_config *cfg, const struct cfg_key *k, const char *v,
 	return set_string(cfg, k, v, err, errlen);
 }
 
+/* Metrics are served on loopback only: the counters tell who is refused. */
+static int
+set_metrics_listen(struct sg_config *cfg, const struct cfg_key *k,
+    const char *v, char *err, size_t errlen)
+{
+	const char *rest, *at;
+	struct ipaddr a;
+	unsigned long port = 0;
+	int	v6;
+
+	cfg->metrics_port = 0;
+	if (*v == '\0')
+		return set_string(cfg, k, v, err, errlen);
+	v6 = strncmp(v, "inet6:", 6) == 0;
+	if (!v6 && strncmp(v, "inet:", 5) != 0) {
+		errf(err, errlen, "'%s': expected inet:PORT@127.0.0.1 or "
+		    "inet6:PORT@::1", v);
+		return -1;
+	}
+	rest = v + (v6 ? 6 : 5);
+	if ((at = strchr(rest, '@')) == NULL || at[1] == '\0') {
+		errf(err, errlen, "'%s': needs a loopback address (inet:PORT@127.0.0.1 "
+		    "or inet6:PORT@::1): metrics are served on loopback only", v);
+		return -1;
+	}
+	if (!isdigit((unsigned char)*rest)) {
+		errf(err, errlen, "'%s': expected a port number after '%s'", v,
+		    v6 ? "inet6:" : "inet:");
+		return -1;
+	}
+	while (isdigit((unsigned char)*rest) && port <= 65535)
+		port = port * 10 + (unsigned long)(*rest++ - '0');
+	if (rest != at || port < 1 || port > 65535) {
+		errf(err, errlen, "'%s': expected a port from 1 to 65535 "
+		    "before '@'", v);
+		return -1;
+	}
+	if (ipaddr_parse(at + 1, &a) < 0 || a.family != (v6 ? AF_INET6 : AF_INET)) {
+		errf(err, errlen, "'%s': '%s' is not a numeric IPv%c address",
+		    v, at + 1, v6 ? '6' : '4');
+		return -1;
+	}
+	if (v6 ? memcmp(a.bytes, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\1", 16) != 0
+	    : a.bytes[0] != 127) {
+		errf(err, errlen, "'%s': %s is not a loopback address; metrics are "
+		    "served on loopback only (127.0.0.0/8 or ::1)", v, at + 1);
+		return -1;
+	}
+	if (set_string(cfg, k, v, err, errlen) < 0)
+		return -1;
+	cfg->metrics_addr = a;
+	cfg->metrics_port = (unsigned)port;
+	return 0;
+}
+
+static int
+set_metrics_textfile(struct sg_config *cfg, const struct cfg_key *k,
+    const char *v, char *err, size_t errlen)
+{
+	size_t	len = strlen(v);
+
+	if (*v && *v != '/') {
+		errf(err, errlen, "'%s': expected an absolute path", v);
+		return -1;
+	}
+	if (*v && (len < 7 || strcmp(v + len - 5, ".prom") != 0
+	    || v[len - 6] == '/')) {
+		errf(err, errlen, "'%s': expected a file name ending in .prom (what "
+		    "node_exporter's textfile collector reads)", v);
+		return -1;
+	}
+	if (len + sizeof(".tmp") > PATH_MAX) {
+		errf(err, errlen, "path too long");
+		return -1;
+	}
+	return set_string(cfg, k, v, err, errlen);
+}
+
+static int
+set_metrics_interval(struct sg_config *cfg, const struct cfg_key *k,
+    const char *v, char *err, size_t errlen)
+{
+	unsigned long n;
+
+	(void)k;
+	if (parse_uint(v, 1, 3600, 10, &n) < 0) {
+		errf(err, errlen, "'%s': expected seconds from 1 to 3600", v);
+		return -1;
+	}
+	cfg->metrics_interval = (unsigned)n;
+	return 0;
+}
+
+static void
+show_metrics_interval(const struct sg_config *cfg, const struct cfg_key *k,
+    struct strbuf *sb)
+{
+	(void)k;
+	strbuf_printf(sb, "%u", cfg->metrics_interval);
+}
+
 static const struct cfg_key keys[] = {
 	{ "socket", "unix:/run/sessguard/sessguard.sock",
 	  "where the MTA connects: unix:/path, local:/path, inet:PORT@HOST, inet6:PORT@HOST",
@@ -806,6 +907,15 @@ static const struct cfg_key keys[] = {
 	{ "authserv_id", "",
 	  "authserv-id of Authentication-Results (empty: the host name)",
 	  set_authserv_id, show_string, FIELD(authserv_id) },
+	{ "metrics_listen", "",
+	  "Prometheus endpoint, loopback only: inet:PORT@127.0.0.1 or inet6:PORT@::1 (empty: off)",
+	  set_metrics_listen, show_string, FIELD(metrics_listen) },
+	{ "metrics_textfile", "",
+	  "file for node_exporter's textfile collector, absolute, ending in .prom (empty: off)",
+	  set_metrics_textfile, show_string, FIELD(metrics_textfile) },
+	{ "metrics_interval", "15",
+	  "seconds between writes of metrics_textfile (1 to 3600)",
+	  set_metrics_interval, show_metrics_interval, 0 },
 };
 
 #define NKEYS	(sizeof(keys) / sizeof(keys[0]))
@@ -833,6 +943,8 @@ config_free(struct sg_config *cfg)
 	free(cfg->group);
 	free(cfg->pidfile);
 	free(cfg->authserv_id);
+	free(cfg->metrics_listen);
+	free(cfg->metrics_textfile);
 	free(cfg);
 }
 

@@ -49,6 +49,11 @@ struct sg_config {
 	int		 milter_timeout;	/* -1: libmilter default */
 	int		 auth_results;
 	char		*authserv_id;
+	char		*metrics_listen;	/* as written, for -n */
+	struct ipaddr	 metrics_addr;		/* loopback, checked */
+	unsigned	 metrics_port;
+	char		*metrics_textfile;
+	unsigned	 metrics_interval;
 };
 
 struct sg_config *config_defaults(char *, size_t);

@@ -7,11 +7,13 @@
  *	Reads the configuration (-c FILE; else the default path if it exists;
  *	else the built-in defaults), then, while messages still reach the
  *	terminal: looks up user and group, opens the event log, locks the
- *	pidfile, opens the milter socket (as root) and gives it socket_mode
- *	and the user's group. Then it detaches (unless -f), writes its pid,
- *	drops privileges for good, and hands control to libmilter until
- *	SIGTERM or SIGINT, then exits 0. No callback ever runs as root when a
- *	user is configured.
+ *	pidfile, binds the metrics endpoint and writes the metrics textfile
+ *	once as the user (metricsd.c), opens the milter socket (as root) and
+ *	gives it socket_mode and the user's group. Then it detaches (unless
+ *	-f), writes its pid, drops privileges for good, starts the metrics
+ *	threads, and hands control to libmilter until SIGTERM or SIGINT,
+ *	then exits 0. No callback ever runs as root when a user is
+ *	configured.
  *
  *	SIGUSR1 reloads the configuration and reopens the log files (see
  *	runtime.c); a thread of its own waits for it, because libmilter's
@@ -47,6 +49,7 @@
 
 #include "config.h"
 #include "evlog.h"
+#include "metricsd.h"
 #include "milter.h"
 #include "runtime.h"
 #include "session.h"
@@ -410,6 +413,9 @@ main(int argc, char **argv)
 	session_ids_init();
 	if (cfg->pidfile)
 		pidfd = lock_pidfile(cfg->pidfile);
+	if (metricsd_open(cfg, id.change ? id.uid : (uid_t)-1, id.gid, err,
+	    sizeof(err)) < 0)
+		msg_fatal("%s", err);
 
 	if ((upath = unix_path(cfg->socket)) != NULL)
 		prepare_unix_socket(upath);
@@ -446,10 +452,13 @@ main(int argc, char **argv)
 		msg_fatal("out of memory");
 	runtime_init(cfg, log, cfgpath, sockopt);
 	start_reload_thread();
+	if (metricsd_start(err, sizeof(err)) < 0)
+		msg_fatal("%s", err);
 	rc = smfi_main();
 
 	msg_info("sessguard stopping%s", rc == MI_SUCCESS ? "" :
 	    " (libmilter reported a failure)");
+	metricsd_stop();
 	if (sockpath)
 		unlink(sockpath);
 	if (pidpath)

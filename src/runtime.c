@@ -56,6 +56,7 @@ static char *socket_override;
 static const char *const restart_keys[] = {
 	"socket", "socket_mode", "user", "group", "pidfile", "milter_timeout",
 	"log", "syslog_facility",
+	"metrics_listen", "metrics_textfile", "metrics_interval",
 };
 
 static struct sg_snapshot *

@@ -7,7 +7,7 @@ set -eu
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 
-BUILD_PKGS="build-essential autoconf automake pkg-config libmilter-dev libssl-dev libjansson-dev zlib1g-dev"
+BUILD_PKGS="build-essential autoconf automake pkg-config libmilter-dev libssl-dev libjansson-dev zlib1g-dev libmicrohttpd-dev"
 TEST_PKGS="check miltertest python3 procps"
 
 if [ "$(id -u)" != 0 ]; then

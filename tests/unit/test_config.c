@@ -21,6 +21,7 @@ static const char *const all_keys[] = {
 	"relay_reply", "log", "log_level", "log_max_value", "syslog_facility",
 	"user", "group", "pidfile", "socket_mode", "milter_timeout",
 	"auth_results", "authserv_id",
+	"metrics_listen", "metrics_textfile", "metrics_interval",
 };
 #define NALL	(sizeof(all_keys) / sizeof(all_keys[0]))
 
