@@ -25,7 +25,8 @@
  *	same -p override, reopens the log files (logrotate's hook) and
  *	applies log_level and log_max_value to the event log. Keys that only
  *	take effect at start (socket, socket_mode, user, group, pidfile,
- *	milter_timeout, log, syslog_facility) keep their old effect; a change
+ *	milter_timeout, log, syslog_facility, metrics_listen, metrics_textfile,
+ *	metrics_interval) keep their old effect; a change
  *	to them is reported as needing a restart.
  * DIAGNOSTICS
  *	runtime_reload() returns -1 with a message naming file, line and key
