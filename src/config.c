@@ -855,6 +855,54 @@ show_metrics_interval(const struct sg_config *cfg, const struct cfg_key *k,
 	strbuf_printf(sb, "%u", cfg->metrics_interval);
 }
 
+static int
+set_pseudonymize(struct sg_config *cfg, const struct cfg_key *k,
+    const char *v, char *err, size_t errlen)
+{
+	(void)k;
+	if (strcmp(v, "no") == 0)
+		cfg->log_pseudonymize = PSEUDO_OFF;
+	else if (strcmp(v, "yes") == 0)
+		cfg->log_pseudonymize = PSEUDO_FULL;
+	else if (strcmp(v, "local-part") == 0)
+		cfg->log_pseudonymize = PSEUDO_LOCAL_PART;
+	else {
+		errf(err, errlen, "'%s': expected no, yes or local-part", v);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+show_pseudonymize(const struct sg_config *cfg, const struct cfg_key *k,
+    struct strbuf *sb)
+{
+	(void)k;
+	strbuf_puts(sb, cfg->log_pseudonymize == PSEUDO_FULL ? "yes" :
+	    cfg->log_pseudonymize == PSEUDO_LOCAL_PART ? "local-part" : "no");
+}
+
+static int
+set_key_file(struct sg_config *cfg, const struct cfg_key *k, const char *v,
+    char *err, size_t errlen)
+{
+	struct pseudo_key key = { NULL, 0 };
+
+	if (*v && *v != '/') {
+		errf(err, errlen, "'%s': expected an absolute path", v);
+		return -1;
+	}
+	if (*v && pseudo_key_load(v, &key, err, errlen) < 0)
+		return -1;
+	if (set_string(cfg, k, v, err, errlen) < 0) {
+		pseudo_key_free(&key);
+		return -1;
+	}
+	pseudo_key_free(&cfg->log_key);
+	cfg->log_key = key;
+	return 0;
+}
+
 static const struct cfg_key keys[] = {
 	{ "socket", "unix:/run/sessguard/sessguard.sock",
 	  "where the MTA connects: unix:/path, local:/path, inet:PORT@HOST, inet6:PORT@HOST",
@@ -916,6 +964,12 @@ static const struct cfg_key keys[] = {
 	{ "metrics_interval", "15",
 	  "seconds between writes of metrics_textfile (1 to 3600)",
 	  set_metrics_interval, show_metrics_interval, 0 },
+	{ "log_pseudonymize", "no",
+	  "user names and addresses logged as keyed HMAC-SHA256 tokens: no, yes, local-part",
+	  set_pseudonymize, show_pseudonymize, 0 },
+	{ "log_key_file", "",
+	  "secret key of log_pseudonymize, 16 to 4096 bytes, not readable by others",
+	  set_key_file, show_string, FIELD(log_key_file) },
 };
 
 #define NKEYS	(sizeof(keys) / sizeof(keys[0]))
@@ -945,6 +999,8 @@ config_free(struct sg_config *cfg)
 	free(cfg->authserv_id);
 	free(cfg->metrics_listen);
 	free(cfg->metrics_textfile);
+	free(cfg->log_key_file);
+	pseudo_key_free(&cfg->log_key);
 	free(cfg);
 }
 
@@ -1037,6 +1093,19 @@ config_line(struct sg_config *cfg, char *line, char *err, size_t errlen)
 	return 0;
 }
 
+/* Checks between keys, once the whole file is read. */
+static int
+config_check(const struct sg_config *cfg, const char *name, char *err,
+    size_t errlen)
+{
+	if (cfg->log_pseudonymize != PSEUDO_OFF && cfg->log_key.len == 0) {
+		errf(err, errlen, "%s:%d: log_pseudonymize: needs log_key_file",
+		    name, cfg->pseudo_line);
+		return -1;
+	}
+	return 0;
+}
+
 struct sg_config *
 config_load_string(const char *name, const char *text, char *err,
     size_t errlen)
@@ -1073,9 +1142,13 @@ config_load_string(const char *name, const char *text, char *err,
 			errf(err, errlen, "%s:%d: %s", name, lineno, sub);
 			goto bad;
 		}
+		if (strncmp(line + strspn(line, " \t"), "log_pseudonymize", 16) == 0)
+			cfg->pseudo_line = lineno;
 		free(line);
 		p = nl ? nl + 1 : p + len;
 	}
+	if (config_check(cfg, name, err, errlen) < 0)
+		goto bad;
 	return cfg;
 bad:
 	config_free(cfg);

@@ -4,6 +4,7 @@
 #include <stddef.h>
 
 #include "util/ipaddr.h"
+#include "util/pseudo.h"
 #include "util/strbuf.h"
 
 #ifndef SG_DEFAULT_CONFIG
@@ -54,6 +55,10 @@ struct sg_config {
 	unsigned	 metrics_port;
 	char		*metrics_textfile;
 	unsigned	 metrics_interval;
+	enum pseudo_mode log_pseudonymize;
+	int		 pseudo_line;	/* where it was set, for the key check */
+	char		*log_key_file;
+	struct pseudo_key log_key;
 };
 
 struct sg_config *config_defaults(char *, size_t);

@@ -252,6 +252,35 @@ copy_bounded(char *dst, size_t size, const char *src)
 	dst[len] = '\0';
 }
 
+/*
+ * A user name or address as the log shows it: itself, or its pseudonym
+ * when log_pseudonymize is on (the log never holds the clear value).
+ */
+#define SHOWN_MAX	600
+
+static const char *
+shown(const struct sg_session *s, const char *v, char *buf)
+{
+	if (v == NULL || s->cfg->log_pseudonymize == PSEUDO_OFF)
+		return v;
+	pseudo_value(&s->cfg->log_key, s->cfg->log_pseudonymize, v, buf,
+	    SHOWN_MAX);
+	return buf;
+}
+
+/* An ESMTP parameter as the log shows it: AUTH=<addr> names a person. */
+static const char *
+shown_arg(const struct sg_session *s, const char *arg, char *buf)
+{
+	if (arg == NULL || s->cfg->log_pseudonymize == PSEUDO_OFF
+	    || strncasecmp(arg, "AUTH=", 5) != 0)
+		return arg;
+	memcpy(buf, arg, 5);
+	pseudo_value(&s->cfg->log_key, s->cfg->log_pseudonymize, arg + 5,
+	    buf + 5, SHOWN_MAX - 5);
+	return buf;
+}
+
 static void
 begin(struct sg_session *s, struct evline *l, const char *event)
 {
@@ -268,7 +297,9 @@ put_auth(struct sg_session *s, struct evline *l, const char *key)
 		return;
 	}
 	evlog_obj_begin(l, key);
-	evlog_str(l, "user", s->auth.user);
+	char	buf[SHOWN_MAX];
+
+	evlog_str(l, "user", shown(s, s->auth.user, buf));
 	evlog_str(l, "mech", s->auth.mech[0] ? s->auth.mech : NULL);
 	evlog_int(l, "since_seq", s->auth.since_seq);
 	evlog_str(l, "source", s->auth.carried ? "carried" : "mta");
@@ -373,15 +404,17 @@ static void
 auth_anomalies(struct sg_session *s, enum auth_change what,
     const struct sg_auth *old)
 {
+	char	a[SHOWN_MAX], b[SHOWN_MAX];
+
 	if (what == AUTH_CHANGED)
 		anomaly(s, "auth_changed", "the MTA reported login %s at seq %u, "
-		    "now %s; the newest report wins", old->user, old->since_seq,
-		    s->auth.user);
+		    "now %s; the newest report wins", shown(s, old->user, a),
+		    old->since_seq, shown(s, s->auth.user, b));
 	else if (what == AUTH_CARRIED)
 		anomaly(s, "auth_carried", "the MTA did not report the login "
 		    "at this MAIL; %s (%s) from seq %u still stands",
-		    s->auth.user, s->auth.mech[0] ? s->auth.mech : "?",
-		    s->auth.since_seq);
+		    shown(s, s->auth.user, a),
+		    s->auth.mech[0] ? s->auth.mech : "?", s->auth.since_seq);
 }
 
 /* Events. */
@@ -480,6 +513,7 @@ session_on_mail(struct sg_session *s, const char *const *argv, size_t argc,
 	struct sg_auth old;
 	enum auth_change what;
 	const char *param;
+	char	buf[SHOWN_MAX];
 	size_t	i;
 
 	if (!s->tls_active)
@@ -496,14 +530,14 @@ session_on_mail(struct sg_session *s, const char *const *argv, size_t argc,
 	what = note_auth(s, am, 1, s->seq, &old);
 	evlog_begin(&l, s->log, &s->line, s->id, s->seq, "mail");
 	evlog_int(&l, "txn", s->txn);
-	evlog_str(&l, "sender", argc > 0 ? argv[0] : NULL);
+	evlog_str(&l, "sender", shown(s, argc > 0 ? argv[0] : NULL, buf));
 	evlog_arr_begin(&l, "args");
 	for (i = 1; i < argc; i++)
-		evlog_arr_str(&l, argv[i]);
+		evlog_arr_str(&l, shown_arg(s, argv[i], buf));
 	evlog_arr_end(&l);
 	put_auth(s, &l, "auth");
 	if (param)
-		evlog_str(&l, "auth_param", param);
+		evlog_str(&l, "auth_param", shown(s, param, buf));
 	evlog_end(&l);
 
 	if (!s->helo_seen)
@@ -513,7 +547,7 @@ session_on_mail(struct sg_session *s, const char *const *argv, size_t argc,
 	if (param && strcmp(param, "<>") != 0 && !s->auth.valid)
 		anomaly(s, "client_auth_param", "client sent AUTH=%.256s on MAIL "
 		    "FROM without authenticating; ignored (RFC 4954 section 5)",
-		    param);
+		    shown(s, param, buf));
 }
 
 static void
@@ -521,8 +555,10 @@ reason_authenticated(const struct sg_session *s, char *buf, size_t size)
 {
 	size_t	n;
 
+	char	user[SHOWN_MAX];
+
 	n = (size_t)snprintf(buf, size, "authenticated as %s (%s) at seq %u",
-	    s->auth.user, s->auth.mech[0] ? s->auth.mech : "?",
+	    shown(s, s->auth.user, user), s->auth.mech[0] ? s->auth.mech : "?",
 	    s->auth.since_seq);
 	if (n >= size)
 		return;
@@ -551,6 +587,8 @@ static void
 reason_policy(const struct sg_session *s, const struct policy_result *pr,
     const char *rcpt, char *buf, size_t size)
 {
+	char	addr[SHOWN_MAX];
+
 	switch (pr->why) {
 	case WHY_LOCAL:
 		snprintf(buf, size, "recipient domain in local_domains");
@@ -573,7 +611,7 @@ reason_policy(const struct sg_session *s, const struct policy_result *pr,
 		if (pr->routing)
 			snprintf(buf + strlen(buf), size - strlen(buf),
 			    " (sender-specified routing in %s counts as relaying)",
-			    rcpt);
+			    shown(s, rcpt, addr));
 		break;
 	}
 }
@@ -642,7 +680,7 @@ session_on_rcpt(struct sg_session *s, const char *const *argv, size_t argc,
 	struct policy_result pr;
 	enum auth_change what;
 	const char *rcpt = argc > 0 && argv[0] ? argv[0] : "";
-	char	reason[1024];
+	char	reason[1024], shownbuf[SHOWN_MAX];
 
 	if (!s->tls_active)
 		s->plaintext_seen = 1;
@@ -674,7 +712,7 @@ session_on_rcpt(struct sg_session *s, const char *const *argv, size_t argc,
 	metrics_count(verdict_counter(res->verdict));
 	evlog_begin(&l, s->log, &s->line, s->id, s->seq, "rcpt");
 	evlog_int(&l, "txn", s->txn);
-	evlog_str(&l, "rcpt", rcpt);
+	evlog_str(&l, "rcpt", shown(s, rcpt, shownbuf));
 	evlog_bool(&l, "relay", pr.relay);
 	evlog_str(&l, "verdict", verdict_name(res->verdict));
 	if (res->code[0]) {

@@ -7,7 +7,7 @@
  *	struct filter *filter_new(void)
  *	void filter_add_session(f, id)
  *	int filter_add_client(f, text, why)
- *	void filter_add_user(f, name)
+ *	void filter_add_user(f, name), filter_add_text(f, text)
  *	int filter_set_since(f, time), filter_set_until(f, time)
  *	void filter_want_rejected(f), filter_want_anomalies(f)
  *	int filter_match(f, session)
@@ -29,6 +29,9 @@
  *
  *	filter_add_user(): some auth.user of the session (on any line)
  *	equals name.
+ *
+ *	filter_add_text(): some line of the session contains text (used
+ *	for the pseudonyms of --match, which are unique strings).
  *
  *	filter_set_since(), filter_set_until(): the session started (its
  *	first line's ts) at or after, at or before, the RFC 3339 time.
@@ -63,6 +66,8 @@ struct filter {
 	size_t	 nclients;
 	char	**users;
 	size_t	 nusers;
+	char	**texts;	/* pseudonyms of --match */
+	size_t	 ntexts;
 	int	 have_since, have_until;
 	struct tstamp since, until;
 	int	 rejected, anomalies;
@@ -211,6 +216,28 @@ filter_time(const struct filter *f, const struct tsess *s)
 	return 1;
 }
 
+void
+filter_add_text(struct filter *f, const char *text)
+{
+	filter_push(&f->texts, &f->ntexts, text);
+}
+
+/* Some line of the session holds one of the texts (a pseudonym). */
+static int
+filter_texts(const struct filter *f, const struct tsess *s)
+{
+	size_t	i, j;
+
+	if (f->ntexts == 0)
+		return 1;
+	for (i = 0; i < s->nlines; i++)
+		for (j = 0; j < f->ntexts; j++)
+			if (memmem(s->lines[i].text, s->lines[i].len, f->texts[j],
+			    strlen(f->texts[j])) != NULL)
+				return 1;
+	return 0;
+}
+
 int
 filter_match(const struct filter *f, const struct tsess *s)
 {
@@ -220,7 +247,8 @@ filter_match(const struct filter *f, const struct tsess *s)
 		return 0;
 	if (f->anomalies && s->anomalies == 0)
 		return 0;
-	return filter_client(f, s) && filter_users(f, s) && filter_time(f, s);
+	return filter_client(f, s) && filter_users(f, s) && filter_time(f, s)
+	    && filter_texts(f, s);
 }
 
 static void
@@ -238,6 +266,7 @@ filter_free(struct filter *f)
 
 	filter_free_list(f->ids, f->nids);
 	filter_free_list(f->users, f->nusers);
+	filter_free_list(f->texts, f->ntexts);
 	for (i = 0; i < f->nclients; i++)
 		free(f->clients[i].text);
 	free(f->clients);

@@ -33,6 +33,7 @@
 #include "trace/record.h"
 #include "trace/sessions.h"
 #include "trace/transcript.h"
+#include "util/pseudo.h"
 #include "util/strbuf.h"
 
 #ifndef PACKAGE_VERSION
@@ -40,11 +41,15 @@
 #endif
 
 #define TRACE_USAGE_ERROR	2
+#define TRACE_FILE_ERROR	1
 
 struct trace {
 	struct filter *filter;
 	int	 json;
 	int	 failed;	/* a file could not be read */
+	const char *keyfile;	/* --key */
+	const char *match[32];	/* --match */
+	size_t	 nmatch;
 };
 
 static const char trace_usage_text[] =
@@ -58,6 +63,9 @@ static const char trace_usage_text[] =
 "  --until TIME        only sessions started at or before TIME\n"
 "  --rejected          only sessions with a reject or would_reject verdict\n"
 "  --anomalies         only sessions with an anomaly\n"
+"  --key FILE --match VALUE\n"
+"                      sessions naming VALUE in a pseudonymised log\n"
+"                      (log_pseudonymize; FILE is its log_key_file)\n"
 "  -j, --json          print the sessions' log lines unchanged\n"
 "  -h, --help          this text\n"
 "  -V, --version       the version\n"
@@ -81,7 +89,7 @@ trace_usage_error(const char *fmt, ...)
 }
 
 enum { OPT_SESSION = 256, OPT_CLIENT, OPT_USER, OPT_SINCE, OPT_UNTIL,
-    OPT_REJECTED, OPT_ANOMALIES };
+    OPT_REJECTED, OPT_ANOMALIES, OPT_KEY, OPT_MATCH };
 
 static const struct option trace_longopts[] = {
 	{ "session", required_argument, NULL, OPT_SESSION },
@@ -91,6 +99,8 @@ static const struct option trace_longopts[] = {
 	{ "until", required_argument, NULL, OPT_UNTIL },
 	{ "rejected", no_argument, NULL, OPT_REJECTED },
 	{ "anomalies", no_argument, NULL, OPT_ANOMALIES },
+	{ "key", required_argument, NULL, OPT_KEY },
+	{ "match", required_argument, NULL, OPT_MATCH },
 	{ "json", no_argument, NULL, 'j' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -128,8 +138,56 @@ trace_filter_option(struct trace *tr, int c, const char *arg)
 	case OPT_ANOMALIES:
 		filter_want_anomalies(tr->filter);
 		return 1;
+	case OPT_KEY:
+		tr->keyfile = arg;
+		return 1;
+	case OPT_MATCH:
+		if (tr->nmatch == sizeof(tr->match) / sizeof(tr->match[0]))
+			trace_usage_error("--match: at most %zu values",
+			    sizeof(tr->match) / sizeof(tr->match[0]));
+		tr->match[tr->nmatch++] = arg;
+		return 1;
 	}
 	return 0;
+}
+
+/*
+ * --match VALUE with --key FILE: the pseudonyms sessguard writes for VALUE
+ * with log_pseudonymize = yes, and = local-part for an address; a session
+ * matches when a line holds one. The clear value is never looked for.
+ */
+static void
+trace_match_pseudonyms(struct trace *tr)
+{
+	struct pseudo_key key;
+	char	err[512], tok[700], local[700], *lp, *p;
+	size_t	i;
+
+	if (tr->nmatch == 0) {
+		if (tr->keyfile)
+			trace_usage_error("--key needs --match");
+		return;
+	}
+	if (tr->keyfile == NULL)
+		trace_usage_error("--match needs --key FILE (the log_key_file)");
+	if (pseudo_key_load(tr->keyfile, &key, err, sizeof(err)) < 0) {
+		fprintf(stderr, "sessguard-trace: --key: %s\n", err);
+		exit(TRACE_FILE_ERROR);
+	}
+	for (i = 0; i < tr->nmatch; i++) {
+		pseudo_value(&key, PSEUDO_FULL, tr->match[i], tok, sizeof(tok));
+		filter_add_text(tr->filter, tok);
+		if (strchr(tr->match[i], '@') == NULL)
+			continue;
+		pseudo_value(&key, PSEUDO_LOCAL_PART, tr->match[i], local,
+		    sizeof(local));
+		/* without the angle brackets, so both spellings match */
+		lp = local[0] == '<' ? local + 1 : local;
+		if ((p = strrchr(lp, '>')) != NULL)
+			*p = '\0';
+		filter_add_text(tr->filter, lp);
+	}
+	pseudo_key_free(&key);
 }
 
 static void
@@ -250,6 +308,7 @@ main(int argc, char **argv)
 	memset(&tr, 0, sizeof(tr));
 	tr.filter = filter_new();
 	trace_options(&tr, argc, argv);
+	trace_match_pseudonyms(&tr);
 	set = sessions_new(trace_emit, &tr);
 	if (optind == argc)
 		trace_file(&tr, set, NULL);

@@ -297,5 +297,24 @@ grep -q '^usage: sessguard-trace' "$dir/out" && ok "--help: usage" || bad "--hel
 trace -V
 grep -q '^sessguard-trace [0-9]' "$dir/out" && ok "-V: version" || bad "-V: $(cat "$dir/out")"
 
+# Pseudonymised logs (log_pseudonymize = local-part, key tests/trace/pseudo.key):
+# --key --match finds a person's sessions though the log never names them.
+cp "$data/pseudo.key" "$dir/key"
+chmod 600 "$dir/key"
+grep -qi 'alice\|bob@' "$data/pseudo.ndjson" && bad "the pseudonymised sample names people" ||
+    ok "the pseudonymised sample holds no clear names"
+trace --key "$dir/key" --match alice@example.org "$data/pseudo.ndjson"
+status "--match alice" 0
+sessions "--key --match an address" "9d5cdd6e.1"
+trace --key "$dir/key" --match '<bob@EXAMPLE.org>' "$data/pseudo.ndjson"
+sessions "--match the address in brackets, domain in capitals" "9d5cdd6e.2"
+trace --key "$dir/key" --match carol@example.org "$data/pseudo.ndjson"
+sessions "--match nobody in the log" ""
+trace --match alice@example.org "$data/pseudo.ndjson"
+status "--match without --key" 2
+chmod 644 "$dir/key"
+trace --key "$dir/key" --match alice@example.org "$data/pseudo.ndjson"
+status "a key others may read is refused" 1
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "evlog.h"
@@ -741,6 +743,97 @@ START_TEST(metrics_counted)
 }
 END_TEST
 
+static char keypath[64];
+
+static void
+write_key(mode_t mode)
+{
+	int	fd;
+
+	snprintf(keypath, sizeof(keypath), "/tmp/sg-key.XXXXXX");
+	fd = mkstemp(keypath);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "0123456789abcdef0123456789abcdef", 32), 32);
+	close(fd);
+	chmod(keypath, mode);
+}
+
+START_TEST(pseudonymized_log)
+{
+	char	text[512];
+	const char *log;
+
+	write_key(0600);
+	teardown();
+	snprintf(text, sizeof(text), "log_pseudonymize = yes\nlog_key_file = %s\n"
+	    "local_domains = example.org\ntrusted_networks =\n", keypath);
+	setup_with(text, LOG_LEVEL_COMMANDS);
+	connect4("192.0.2.1");
+	helo("h");
+	mail_auth("<Alice@Example.ORG>", "alice", "PLAIN", NULL);
+	mail_args("<bob@example.org>", "AUTH=<victim@example.org>");
+	rcpt("<friend@remote.test>");
+	session_on_close(s);
+	log = evlog_memory_text(log_);
+	ck_assert_ptr_null(strstr(log, "alice"));
+	ck_assert_ptr_null(strstr(log, "Alice"));
+	ck_assert_ptr_null(strstr(log, "bob@"));
+	ck_assert_ptr_null(strstr(log, "victim"));
+	ck_assert_ptr_null(strstr(log, "friend"));
+	ck_assert_ptr_nonnull(strstr(str_field(line_of("mail", 0), "sender"), "pn:"));
+	ck_assert_uint_eq(strlen(str_field(line_of("mail", 0), "sender")), 27);
+	/* stable: the same value gives the same token */
+	{
+		char	a[64];
+
+		snprintf(a, sizeof(a), "%s", auth_field(line_of("mail", 0), "user"));
+		ck_assert_str_eq(auth_field(line_of("close", 0), "user"), a);
+		ck_assert_ptr_nonnull(strstr(str_field(line_of("rcpt", 0), "reason"), a));
+	}
+	check_all_lines();
+	unlink(keypath);
+}
+END_TEST
+
+START_TEST(pseudonymized_local_part)
+{
+	char	text[512];
+
+	write_key(0640);
+	teardown();
+	snprintf(text, sizeof(text), "log_pseudonymize = local-part\n"
+	    "log_key_file = %s\n", keypath);
+	setup_with(text, LOG_LEVEL_COMMANDS);
+	connect4("192.0.2.1");
+	helo("h");
+	mail_auth("<alice@Example.ORG>", NULL, NULL, NULL);
+	rcpt("<>");
+	ck_assert_ptr_nonnull(strstr(str_field(line_of("mail", 0), "sender"),
+	    "@example.org>"));
+	ck_assert_ptr_null(strstr(str_field(line_of("mail", 0), "sender"), "alice"));
+	ck_assert_str_eq(str_field(line_of("rcpt", 0), "rcpt"), "<>");
+	unlink(keypath);
+}
+END_TEST
+
+START_TEST(pseudonymize_key_errors)
+{
+	struct sg_config *c;
+	char	text[512], err[512];
+
+	c = config_load_string("t.conf", "log_pseudonymize = yes\n", err,
+	    sizeof(err));
+	ck_assert_ptr_null(c);
+	ck_assert_str_eq(err, "t.conf:1: log_pseudonymize: needs log_key_file");
+	write_key(0644);
+	snprintf(text, sizeof(text), "log_key_file = %s\n", keypath);
+	c = config_load_string("t.conf", text, err, sizeof(err));
+	ck_assert_ptr_null(c);
+	ck_assert_msg(strstr(err, "readable or writable by others") != NULL, "%s", err);
+	unlink(keypath);
+}
+END_TEST
+
 START_TEST(session_ids_unique)
 {
 	struct sg_session *t = session_new(cfg, log_);
@@ -783,6 +876,9 @@ main(void)
 	tcase_add_test(tc, auth_results_plan);
 	tcase_add_test(tc, auth_results_off_or_unauthenticated);
 	tcase_add_test(tc, metrics_counted);
+	tcase_add_test(tc, pseudonymized_log);
+	tcase_add_test(tc, pseudonymized_local_part);
+	tcase_add_test(tc, pseudonymize_key_errors);
 	tcase_add_test(tc, session_ids_unique);
 	suite_add_tcase(su, tc);
 	sr = srunner_create(su);
