@@ -970,6 +970,9 @@ static const struct cfg_key keys[] = {
 	{ "log_key_file", "",
 	  "secret key of log_pseudonymize, 16 to 4096 bytes, not readable by others",
 	  set_key_file, show_string, FIELD(log_key_file) },
+	{ "log_chain", "no",
+	  "tamper-evident log: each line carries mac, an HMAC (log_key_file) chained over the lines",
+	  set_bool, show_bool, FIELD(log_chain) },
 };
 
 #define NKEYS	(sizeof(keys) / sizeof(keys[0]))
@@ -1103,6 +1106,11 @@ config_check(const struct sg_config *cfg, const char *name, char *err,
 		    name, cfg->pseudo_line);
 		return -1;
 	}
+	if (cfg->log_chain && cfg->log_key.len == 0) {
+		errf(err, errlen, "%s:%d: log_chain: needs log_key_file",
+		    name, cfg->chain_line);
+		return -1;
+	}
 	return 0;
 }
 
@@ -1144,6 +1152,8 @@ config_load_string(const char *name, const char *text, char *err,
 		}
 		if (strncmp(line + strspn(line, " \t"), "log_pseudonymize", 16) == 0)
 			cfg->pseudo_line = lineno;
+		if (strncmp(line + strspn(line, " \t"), "log_chain", 9) == 0)
+			cfg->chain_line = lineno;
 		free(line);
 		p = nl ? nl + 1 : p + len;
 	}

@@ -59,6 +59,8 @@ struct sg_config {
 	int		 pseudo_line;	/* where it was set, for the key check */
 	char		*log_key_file;
 	struct pseudo_key log_key;
+	int		 log_chain;
+	int		 chain_line;	/* where it was set, for the key check */
 };
 
 struct sg_config *config_defaults(char *, size_t);

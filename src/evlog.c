@@ -33,6 +33,12 @@
  *	Every string from the wire goes through json_put_string(): escaped,
  *	invalid UTF-8 as \xNN, cut at log_max_value bytes with a mark.
  *
+ *	With log_chain, each line ends in a mac chained over the lines
+ *	(util/chain.c), computed and written under a lock so that lines
+ *	reach the file in chain order; every file starts with a "chain" line
+ *	naming the mac before it (the rotated file's last, or the last of the
+ *	file before a restart, read back at open).
+ *
  *	With log_level = decisions, only connect, rcpt, anomaly and close lines
  *	are written; evlog_begin() marks other lines skipped and the field
  *	calls cost nothing.
@@ -57,6 +63,7 @@
 #include <unistd.h>
 
 #include "evlog.h"
+#include "util/chain.h"
 #include "util/json.h"
 #include "util/msg.h"
 
@@ -77,7 +84,69 @@ struct evlog {
 	int		 has_sink;	/* any sink at all (log = none: no) */
 	pthread_mutex_t	 memlock;
 	struct strbuf	 membuf;
+	int		 chain;		/* log_chain: lines carry a chained mac */
+	struct pseudo_key key;
+	pthread_mutex_t	 chainlock;	/* orders lines: mac, then write */
+	char		 prev[CHAIN_HEX + 1];
+	unsigned	 chainseq;
+	struct strbuf	 chainbuf;
 };
+
+static void evlog_chain_link(struct evlog *);
+
+/*
+ * The mac of the last line of a log file, so that a restart continues
+ * the chain ("" when the file is empty or new).
+ */
+static void
+last_mac(const char *path, char *prev)
+{
+	char	buf[8192];
+	ssize_t	n;
+	off_t	size;
+	size_t	len, body;
+	char	*end, *start;
+	int	fd;
+
+	prev[0] = '\0';
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return;
+	size = lseek(fd, 0, SEEK_END);
+	if (size > 0 && lseek(fd, size > (off_t)sizeof(buf) - 1 ?
+	    size - (off_t)sizeof(buf) + 1 : 0, SEEK_SET) >= 0
+	    && (n = read(fd, buf, sizeof(buf) - 1)) > 0) {
+		buf[n] = '\0';
+		end = buf + n;
+		while (end > buf && end[-1] == '\n')
+			end--;
+		*end = '\0';
+		start = strrchr(buf, '\n');
+		start = start ? start + 1 : buf;
+		len = (size_t)(end - start);
+		if (chain_split(start, len, &body, prev) < 0)
+			prev[0] = '\0';
+	}
+	close(fd);
+}
+
+static int
+evlog_chain_start(struct evlog *log, const struct sg_config *cfg, char *err,
+    size_t errlen)
+{
+	log->chain = 1;
+	pthread_mutex_init(&log->chainlock, NULL);
+	strbuf_init(&log->chainbuf);
+	if ((log->key.bytes = malloc(cfg->log_key.len)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	memcpy(log->key.bytes, cfg->log_key.bytes, cfg->log_key.len);
+	log->key.len = cfg->log_key.len;
+	if (log->nfiles > 0)
+		last_mac(log->paths[0], log->prev);
+	evlog_chain_link(log);
+	return 0;
+}
 
 static int
 evlog_open_file(const char *path, char *err, size_t errlen)
@@ -140,6 +209,10 @@ evlog_open(const struct sg_config *cfg, int foreground, char *err,
 		log->nfiles = i + 1;
 	}
 	log->has_sink = log->use_syslog || log->use_stderr || log->nfiles > 0;
+	if (cfg->log_chain && evlog_chain_start(log, cfg, err, errlen) < 0) {
+		evlog_close(log);
+		return NULL;
+	}
 	return log;
 }
 
@@ -186,6 +259,11 @@ evlog_close(struct evlog *log)
 		strbuf_free(&log->membuf);
 		pthread_mutex_destroy(&log->memlock);
 	}
+	if (log->chain) {
+		pseudo_key_free(&log->key);
+		strbuf_free(&log->chainbuf);
+		pthread_mutex_destroy(&log->chainlock);
+	}
 	free(log);
 }
 
@@ -213,6 +291,8 @@ evlog_reopen(struct evlog *log, char *err, size_t errlen)
 		}
 		close(fd);
 	}
+	if (log->chain)
+		evlog_chain_link(log);
 	return rc;
 }
 
@@ -241,7 +321,7 @@ evlog_wants(const struct evlog *log, const char *event)
 	if (atomic_load_explicit(&log->level, memory_order_relaxed)
 	    == LOG_LEVEL_COMMANDS)
 		return 1;
-	return strcmp(event, "connect") == 0 || strcmp(event, "rcpt") == 0
+	return strcmp(event, "connect") == 0 || strcmp(event, "chain") == 0 || strcmp(event, "rcpt") == 0
 	    || strcmp(event, "anomaly") == 0 || strcmp(event, "close") == 0;
 }
 
@@ -522,22 +602,95 @@ count_lost(struct evlog *log)
 	atomic_fetch_add(&log->pending, 1);
 }
 
+static int chain_end(struct evlog *, struct strbuf *, int);
+static int write_sinks(struct evlog *, struct strbuf *);
+
 int
 evlog_end(struct evline *l)
 {
 	struct evlog *log = l->log;
 	struct strbuf *sb = l->sb;
-	size_t	i;
-	int	rc = 0;
 
 	if (l->skip)
 		return 0;
+	if (log->chain)
+		return chain_end(log, sb, l->depth);
 	strbuf_append(sb, "}\n", 2);
 	if (strbuf_failed(sb) || l->depth != 0) {
 		count_lost(log);
 		strbuf_reset(sb);
 		return -1;
 	}
+	return write_sinks(log, sb);
+}
+
+/*
+ * log_chain: the mac covers the previous line's mac and this line, so
+ * lines must reach the sinks in the order their macs were made: compute
+ * and write under one lock (formatting stays outside it).
+ */
+static int
+chain_end_locked(struct evlog *log, struct strbuf *sb)
+{
+	char	mac[CHAIN_HEX + 1];
+	int	rc;
+
+	chain_mac(&log->key, log->prev, sb->data, sb->len, mac);
+	strbuf_append(sb, CHAIN_SUFFIX, sizeof(CHAIN_SUFFIX) - 1);
+	strbuf_append(sb, mac, CHAIN_HEX);
+	strbuf_append(sb, "\"}\n", 3);
+	if (strbuf_failed(sb) || mac[0] == '\0') {
+		count_lost(log);
+		strbuf_reset(sb);
+		return -1;
+	}
+	rc = write_sinks(log, sb);
+	memcpy(log->prev, mac, sizeof(mac));
+	return rc;
+}
+
+static int
+chain_end(struct evlog *log, struct strbuf *sb, int depth)
+{
+	int	rc;
+
+	if (strbuf_failed(sb) || depth != 0) {
+		count_lost(log);
+		strbuf_reset(sb);
+		return -1;
+	}
+	pthread_mutex_lock(&log->chainlock);
+	rc = chain_end_locked(log, sb);
+	pthread_mutex_unlock(&log->chainlock);
+	return rc;
+}
+
+/*
+ * A chain line starts every file (at start and at each reopen): it names
+ * the mac of the line before it, which may be in the previous file.
+ */
+static void
+evlog_chain_link(struct evlog *log)
+{
+	struct evline l;
+	char	prev[CHAIN_HEX + 1];
+
+	pthread_mutex_lock(&log->chainlock);
+	memcpy(prev, log->prev, sizeof(prev));
+	log->chainseq++;
+	evlog_begin(&l, log, &log->chainbuf, "chain", log->chainseq, "chain");
+	evlog_str(&l, "prev", prev);
+	if (!l.skip && !strbuf_failed(&log->chainbuf))
+		chain_end_locked(log, &log->chainbuf);
+	pthread_mutex_unlock(&log->chainlock);
+}
+
+static int
+write_sinks(struct evlog *log, struct strbuf *sb)
+{
+	size_t	i;
+	int	rc = 0;
+
 	if (log->memory) {
 		pthread_mutex_lock(&log->memlock);
 		strbuf_append(&log->membuf, sb->data, sb->len);

@@ -26,7 +26,7 @@
  *	applies log_level and log_max_value to the event log. Keys that only
  *	take effect at start (socket, socket_mode, user, group, pidfile,
  *	milter_timeout, log, syslog_facility, metrics_listen, metrics_textfile,
- *	metrics_interval) keep their old effect; a change
+ *	metrics_interval, log_chain) keep their old effect; a change
  *	to them is reported as needing a restart.
  * DIAGNOSTICS
  *	runtime_reload() returns -1 with a message naming file, line and key
@@ -57,7 +57,7 @@ static char *socket_override;
 static const char *const restart_keys[] = {
 	"socket", "socket_mode", "user", "group", "pidfile", "milter_timeout",
 	"log", "syslog_facility",
-	"metrics_listen", "metrics_textfile", "metrics_interval",
+	"metrics_listen", "metrics_textfile", "metrics_interval", "log_chain",
 };
 
 static struct sg_snapshot *

@@ -33,6 +33,7 @@
 #include "trace/record.h"
 #include "trace/sessions.h"
 #include "trace/transcript.h"
+#include "util/chain.h"
 #include "util/pseudo.h"
 #include "util/strbuf.h"
 
@@ -42,6 +43,7 @@
 
 #define TRACE_USAGE_ERROR	2
 #define TRACE_FILE_ERROR	1
+#define TRACE_BROKEN		3	/* --verify: the chain is broken */
 
 struct trace {
 	struct filter *filter;
@@ -50,6 +52,7 @@ struct trace {
 	const char *keyfile;	/* --key */
 	const char *match[32];	/* --match */
 	size_t	 nmatch;
+	int	 verify;	/* --verify */
 };
 
 static const char trace_usage_text[] =
@@ -63,6 +66,7 @@ static const char trace_usage_text[] =
 "  --until TIME        only sessions started at or before TIME\n"
 "  --rejected          only sessions with a reject or would_reject verdict\n"
 "  --anomalies         only sessions with an anomaly\n"
+"  --key FILE --verify  check the mac chain of a log written with log_chain\n"
 "  --key FILE --match VALUE\n"
 "                      sessions naming VALUE in a pseudonymised log\n"
 "                      (log_pseudonymize; FILE is its log_key_file)\n"
@@ -89,7 +93,7 @@ trace_usage_error(const char *fmt, ...)
 }
 
 enum { OPT_SESSION = 256, OPT_CLIENT, OPT_USER, OPT_SINCE, OPT_UNTIL,
-    OPT_REJECTED, OPT_ANOMALIES, OPT_KEY, OPT_MATCH };
+    OPT_REJECTED, OPT_ANOMALIES, OPT_KEY, OPT_MATCH, OPT_VERIFY };
 
 static const struct option trace_longopts[] = {
 	{ "session", required_argument, NULL, OPT_SESSION },
@@ -101,6 +105,7 @@ static const struct option trace_longopts[] = {
 	{ "anomalies", no_argument, NULL, OPT_ANOMALIES },
 	{ "key", required_argument, NULL, OPT_KEY },
 	{ "match", required_argument, NULL, OPT_MATCH },
+	{ "verify", no_argument, NULL, OPT_VERIFY },
 	{ "json", no_argument, NULL, 'j' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -141,6 +146,9 @@ trace_filter_option(struct trace *tr, int c, const char *arg)
 	case OPT_KEY:
 		tr->keyfile = arg;
 		return 1;
+	case OPT_VERIFY:
+		tr->verify = 1;
+		return 1;
 	case OPT_MATCH:
 		if (tr->nmatch == sizeof(tr->match) / sizeof(tr->match[0]))
 			trace_usage_error("--match: at most %zu values",
@@ -164,8 +172,8 @@ trace_match_pseudonyms(struct trace *tr)
 	size_t	i;
 
 	if (tr->nmatch == 0) {
-		if (tr->keyfile)
-			trace_usage_error("--key needs --match");
+		if (tr->keyfile && !tr->verify)
+			trace_usage_error("--key needs --match or --verify");
 		return;
 	}
 	if (tr->keyfile == NULL)
@@ -233,6 +241,113 @@ trace_options(struct trace *tr, int argc, char **argv)
 	}
 }
 
+/* The value of "prev" in a chain line, or -1. */
+static int
+chain_prev(const char *line, size_t len, char *prev)
+{
+	static const char key[] = "\"event\":\"chain\"";
+	const char *p, *q;
+
+	if (memmem(line, len, key, sizeof(key) - 1) == NULL
+	    || (p = memmem(line, len, "\"prev\":\"", 8)) == NULL)
+		return -1;
+	p += 8;
+	if ((q = memchr(p, '"', len - (size_t)(p - line))) == NULL
+	    || q - p > CHAIN_HEX)
+		return -1;
+	memcpy(prev, p, (size_t)(q - p));
+	prev[q - p] = '\0';
+	return 0;
+}
+
+/*
+ * --verify: walks the files in order along the mac chain and names the
+ * first line where it breaks. Returns the exit status.
+ */
+static int
+trace_verify(struct trace *tr, int argc, char **argv)
+{
+	struct pseudo_key key;
+	struct input *in;
+	const char *why, *line, *name;
+	char	err[512], prev[CHAIN_HEX + 1], mac[CHAIN_HEX + 1],
+		want[CHAIN_HEX + 1], claim[CHAIN_HEX + 1];
+	unsigned long lineno, total = 0;
+	size_t	len, body;
+	int	i, r, complete, started = 0, files = 0;
+
+	if (tr->keyfile == NULL)
+		trace_usage_error("--verify needs --key FILE (the log_key_file)");
+	if (pseudo_key_load(tr->keyfile, &key, err, sizeof(err)) < 0) {
+		fprintf(stderr, "sessguard-trace: --key: %s\n", err);
+		return TRACE_FILE_ERROR;
+	}
+	prev[0] = '\0';
+	for (i = optind; i < argc || (i == optind && optind == argc); i++) {
+		const char *path = i < argc ? argv[i] : NULL;
+
+		if ((in = input_open(path, &why)) == NULL) {
+			fprintf(stderr, "sessguard-trace: %s: cannot open: %s\n",
+			    path ? path : "(standard input)", why);
+			pseudo_key_free(&key);
+			return TRACE_FILE_ERROR;
+		}
+		name = input_name(in);
+		files++;
+		lineno = 0;
+		while ((r = input_line(in, &line, &len, &complete)) > 0) {
+			lineno++;
+			if (chain_split(line, len, &body, mac) < 0) {
+				printf("%s:%lu: broken: no mac (altered, cut short, "
+				    "or not written with log_chain)\n", name, lineno);
+				goto broken;
+			}
+			if (chain_prev(line, len, claim) == 0) {
+				if (!started)
+					memcpy(prev, claim, sizeof(claim));
+				else if (strcmp(claim, prev) != 0) {
+					printf("%s:%lu: broken: this file does not "
+					    "follow the line before it (a file or "
+					    "lines between are missing, or files "
+					    "are out of order)\n", name, lineno);
+					goto broken;
+				}
+			} else if (!started) {
+				printf("%s:%lu: broken: the log does not start "
+				    "with a chain line (lines before it are "
+				    "missing)\n", name, lineno);
+				goto broken;
+			}
+			started = 1;
+			chain_mac(&key, prev, line, body, want);
+			if (strcmp(want, mac) != 0) {
+				printf("%s:%lu: broken: first line that fails: it was "
+				    "altered, or a line before it was removed, "
+				    "inserted or reordered\n", name, lineno);
+				goto broken;
+			}
+			memcpy(prev, mac, sizeof(mac));
+			total++;
+		}
+		if (r < 0) {
+			fprintf(stderr, "sessguard-trace: %s: cannot read after "
+			    "line %lu: %s\n", name, lineno, input_error(in));
+			input_close(in);
+			pseudo_key_free(&key);
+			return TRACE_FILE_ERROR;
+		}
+		input_close(in);
+	}
+	pseudo_key_free(&key);
+	printf("chain intact: %lu lines in %d file%s\n", total, files,
+	    files == 1 ? "" : "s");
+	return 0;
+broken:
+	input_close(in);
+	pseudo_key_free(&key);
+	return TRACE_BROKEN;
+}
+
 static void
 trace_emit(const struct tsess *s, void *ctx)
 {
@@ -266,7 +381,11 @@ trace_line(struct sessions *set, const struct input *in, unsigned long lineno,
 		    complete ? "" : "last line cut short (no newline): ",
 		    strbuf_failed(&why) ? "out of memory" : strbuf_str(&why));
 	} else {
-		sessions_add(set, rec, line, len);
+		/* the links of a log_chain log belong to no session */
+		if (!json_is_string(json_object_get(rec, "event"))
+		    || strcmp(json_string_value(json_object_get(rec, "event")),
+		    "chain") != 0)
+			sessions_add(set, rec, line, len);
 		json_decref(rec);
 	}
 	strbuf_free(&why);
@@ -308,6 +427,8 @@ main(int argc, char **argv)
 	memset(&tr, 0, sizeof(tr));
 	tr.filter = filter_new();
 	trace_options(&tr, argc, argv);
+	if (tr.verify)
+		return trace_verify(&tr, argc, argv);
 	trace_match_pseudonyms(&tr);
 	set = sessions_new(trace_emit, &tr);
 	if (optind == argc)

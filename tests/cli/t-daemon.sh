@@ -158,6 +158,43 @@ wait_for sh -c "! kill -0 $pid 2>/dev/null" && ok "stops on SIGTERM" || bad "did
 [ -e "$sock" ] || [ -e "$dir/sessguard.pid" ] && bad "socket or pidfile left at exit" ||
     ok "socket and pidfile removed at exit"
 
+# --- log_chain across rotation and restart ---------------------------------
+: "${SESSGUARD_TRACE:=$(dirname "$SESSGUARD")/trace/sessguard-trace}"
+chown root:root "$dir"
+rm -f "$log" "$log.1"
+head -c 32 /dev/urandom > "$dir/key"
+chmod 600 "$dir/key"
+{ base; echo "log_key_file = $dir/key"; echo "log_chain = yes"; } > "$conf"
+"$SESSGUARD" -f -c "$conf" 2>"$dir/err" &
+pid=$!
+pids="$pids $pid"
+wait_for test -S "$sock"
+relay reject
+mv "$log" "$log.1"
+kill -USR1 $pid
+wait_for test -f "$log"
+relay reject
+kill -TERM $pid
+wait $pid
+"$SESSGUARD" -f -c "$conf" 2>>"$dir/err" &
+pid=$!
+pids="$pids $pid"
+wait_for test -S "$sock"
+relay reject
+kill -TERM $pid
+wait $pid
+"$SESSGUARD_TRACE" --key "$dir/key" --verify "$log.1" "$log" > "$dir/verify" 2>&1 &&
+    grep -q "chain intact" "$dir/verify" &&
+    ok "log_chain: one chain across rotation and restart" ||
+    bad "log_chain: $(cat "$dir/verify")"
+[ "$(grep -c '"event":"chain"' "$log")" = 2 ] &&
+    ok "log_chain: a chain line at the reopen and at the restart" ||
+    bad "log_chain: chain lines: $(grep -c '"event":"chain"' "$log")"
+sed -i '3s/"seq":[0-9]*/"seq":99/' "$log"
+"$SESSGUARD_TRACE" --key "$dir/key" --verify "$log.1" "$log" > "$dir/verify" 2>&1
+[ $? -eq 3 ] && grep -q 'log.jsonl:3: broken' "$dir/verify" &&
+    ok "log_chain: an altered line is named" || bad "tamper not found: $(cat "$dir/verify")"
+
 # --- start-up errors: clear message, exit 1 --------------------------------
 startfail() {	# startfail NAME PATTERN CONFIG-LINES...
 	name=$1 pat=$2

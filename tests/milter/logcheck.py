@@ -36,6 +36,7 @@ FIELDS = {
     "anomaly": ["kind", "detail"],
     "close": ["duration_ms", "transactions", "resets", "rcpts", "rejected",
               "auth"],
+    "chain": ["prev"],
 }
 VERDICTS = {"accept", "reject", "would_reject", "tempfail", "mta_rejected"}
 KINDS = {"auth_changed", "auth_carried", "unknown_command",

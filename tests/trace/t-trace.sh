@@ -316,5 +316,34 @@ chmod 644 "$dir/key"
 trace --key "$dir/key" --match alice@example.org "$data/pseudo.ndjson"
 status "a key others may read is refused" 1
 
+# Tamper-evident logs (log_chain = yes, key tests/trace/pseudo.key): a rotated
+# file and the file after a restart, linked by chain lines.
+chmod 600 "$dir/key"
+trace --key "$dir/key" --verify "$data/chain.1.ndjson" "$data/chain.ndjson"
+status "--verify an intact chain" 0
+has "--verify reports the lines" "chain intact: 21 lines in 2 files"
+sed '4s/"seq":[0-9]*/"seq":77/' "$data/chain.ndjson" > "$dir/altered.ndjson"
+trace --key "$dir/key" --verify "$data/chain.1.ndjson" "$dir/altered.ndjson"
+status "--verify an altered line" 3
+has "--verify names the altered line" "altered.ndjson:4: broken"
+sed '3d' "$data/chain.ndjson" > "$dir/removed.ndjson"
+trace --key "$dir/key" --verify "$data/chain.1.ndjson" "$dir/removed.ndjson"
+has "--verify names the line after a removed one" "removed.ndjson:3: broken"
+awk 'NR == 5 { l = $0; next } { print } NR == 6 { print l }' "$data/chain.ndjson" \
+    > "$dir/reordered.ndjson"
+trace --key "$dir/key" --verify "$data/chain.1.ndjson" "$dir/reordered.ndjson"
+has "--verify names reordered lines" "reordered.ndjson:5: broken"
+sed '5p' "$data/chain.ndjson" > "$dir/inserted.ndjson"
+trace --key "$dir/key" --verify "$data/chain.1.ndjson" "$dir/inserted.ndjson"
+has "--verify names an inserted line" "inserted.ndjson:6: broken"
+trace --key "$dir/key" --verify "$data/chain.ndjson" "$data/chain.1.ndjson"
+has "--verify: files out of order" "chain.1.ndjson:1: broken: this file does not follow"
+cp "$data/pseudo.key" "$dir/key644"
+chmod 644 "$dir/key644"
+trace --key "$dir/key644" --verify "$data/chain.ndjson"
+status "--verify with a key others may read" 1
+trace "$data/chain.ndjson"
+sessions "chain lines belong to no session" "0c22920a.2 35bd2377.1"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -22,7 +22,7 @@ static const char *const all_keys[] = {
 	"user", "group", "pidfile", "socket_mode", "milter_timeout",
 	"auth_results", "authserv_id",
 	"metrics_listen", "metrics_textfile", "metrics_interval",
-	"log_pseudonymize", "log_key_file",
+	"log_pseudonymize", "log_key_file", "log_chain",
 };
 #define NALL	(sizeof(all_keys) / sizeof(all_keys[0]))
 
