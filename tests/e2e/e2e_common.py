@@ -103,13 +103,16 @@ class Sessguard:
         with open(self.conf_path, "w") as f:
             f.write("\n".join(lines) + "\n")
 
-    def start(self, timeout=10.0):
+    def start(self, timeout=10.0, keep_socket=False):
+        """keep_socket: leave a socket file in place (a stale one after a
+        crash), for sessguard itself to handle."""
         if not os.access(self.binary, os.X_OK):
             raise SessguardError("sessguard binary %s is missing or not executable"
                                  % self.binary)
         self.write_config()
         try:
-            os.unlink(self.socket_path)
+            if not keep_socket:
+                os.unlink(self.socket_path)
         except FileNotFoundError:
             pass
         self._stderr = open(self.stderr_path, "ab")

@@ -399,6 +399,24 @@ def killed(ctx):
               "no 4xx after sessguard died: " + c.text())
         check(not 200 <= r[0] < 300, "RCPT accepted after sessguard died: " + c.text())
         check(d[0] != 354, "DATA accepted after sessguard died: " + c.text())
+    # restarted over the stale socket the killed one left: it serves again
+    sg = ctx.sessguard
+    check(os.path.exists(sg.socket_path), "no socket file left after SIGKILL")
+    sg.stop()
+    before = sg.stderr_text().count("listening on")
+    removed = sg.stderr_text().count("removed stale socket")
+    sg.start(keep_socket=True)
+    deadline = time.time() + 10
+    while sg.stderr_text().count("listening on") == before and time.time() < deadline:
+        time.sleep(0.05)     # the old socket file is there: wait for the new one
+    check(sg.stderr_text().count("removed stale socket") > removed,
+          "the restart did not handle the stale socket: " + sg.stderr_text()[-300:])
+    c = ctx.client()
+    reply_is(c.ehlo("again.example.net"), "250", "EHLO after restart")
+    reply_is(c.cmd("MAIL FROM:<x@%s>" % REMOTE), "250", "MAIL after restart")
+    local = "postmaster@" + ctx.local_domain
+    reply_is(c.cmd("RCPT TO:<%s>" % local), "250", "RCPT after restart")
+    c.quit()
 
 
 @scenario("auth_survives_second_ehlo", needs=("auth_plain",))
