@@ -744,6 +744,10 @@ set_authserv_id(struct sg_config *cfg, const struct cfg_key *k, const char *v,
 		host[sizeof(host) - 1] = '\0';
 		v = host;
 	}
+	if (strlen(v) > 255) {
+		errf(err, errlen, "longer than 255 characters");
+		return -1;
+	}
 	for (p = v; *p; p++) {
 		if ((unsigned char)*p <= 0x20 || (unsigned char)*p > 0x7e
 		    || strchr(";()\"\\", *p)) {
@@ -1087,6 +1091,11 @@ config_line(struct sg_config *cfg, char *line, char *err, size_t errlen)
 		errf(err, errlen, "%.64s: unknown key", name);
 		return -1;
 	}
+	if (*value == '#') {
+		/* written back as "key = #..." it would read as a comment */
+		errf(err, errlen, "%s: a value may not start with '#'", k->name);
+		return -1;
+	}
 	if (k->set(cfg, k, value, sub, sizeof(sub)) < 0) {
 		errf(err, errlen, "%s: %s", k->name, sub);
 		return -1;
@@ -1119,7 +1128,7 @@ config_load_string(const char *name, const char *text, char *err,
     size_t errlen)
 {
 	struct sg_config *cfg;
-	const char *p = text, *nl;
+	const char *p = text, *nl, *next;
 	char	*line, sub[700];
 	size_t	len;
 	int	lineno = 0;
@@ -1132,6 +1141,7 @@ config_load_string(const char *name, const char *text, char *err,
 		lineno++;
 		nl = strchr(p, '\n');
 		len = nl ? (size_t)(nl - p) : strlen(p);
+		next = nl ? nl + 1 : p + len;	/* before the CR is dropped */
 		if (len > CONFIG_MAX_LINE) {
 			errf(err, errlen, "%s:%d: line longer than %d bytes",
 			    name, lineno, CONFIG_MAX_LINE);
@@ -1155,7 +1165,7 @@ config_load_string(const char *name, const char *text, char *err,
 		if (strncmp(line + strspn(line, " \t"), "log_chain", 9) == 0)
 			cfg->chain_line = lineno;
 		free(line);
-		p = nl ? nl + 1 : p + len;
+		p = next;
 	}
 	if (config_check(cfg, name, err, errlen) < 0)
 		goto bad;

@@ -462,6 +462,20 @@ evlog_str(struct evline *l, const char *key, const char *val)
 	json_put_cstring(l->sb, val, evlog_max_value(l->log));
 }
 
+/*
+ * sessguard's own words (kinds, verdicts, reasons, details): not cut at
+ * log_max_value, which bounds values from the wire; their buffers bound
+ * them, and tools search them for fixed phrases.
+ */
+void
+evlog_text(struct evline *l, const char *key, const char *val)
+{
+	if (l->skip)
+		return;
+	evlog_key(l, key);
+	json_put_cstring(l->sb, val, 0);
+}
+
 void
 evlog_int(struct evline *l, const char *key, long long val)
 {

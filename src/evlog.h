@@ -32,6 +32,7 @@ void	evlog_begin(struct evline *, struct evlog *, struct strbuf *,
 	    const char *, unsigned, const char *);
 void	evlog_str(struct evline *, const char *, const char *);
 void	evlog_strn(struct evline *, const char *, const char *, size_t);
+void	evlog_text(struct evline *, const char *, const char *);
 void	evlog_int(struct evline *, const char *, long long);
 void	evlog_bool(struct evline *, const char *, int);
 void	evlog_null(struct evline *, const char *);

@@ -302,7 +302,7 @@ put_auth(struct sg_session *s, struct evline *l, const char *key)
 	evlog_str(l, "user", shown(s, s->auth.user, buf));
 	evlog_str(l, "mech", s->auth.mech[0] ? s->auth.mech : NULL);
 	evlog_int(l, "since_seq", s->auth.since_seq);
-	evlog_str(l, "source", s->auth.carried ? "carried" : "mta");
+	evlog_text(l, "source", s->auth.carried ? "carried" : "mta");
 	evlog_obj_end(l);
 }
 
@@ -336,8 +336,8 @@ anomaly(struct sg_session *s, const char *kind, const char *fmt, ...)
 	va_end(ap);
 	metrics_count(anomaly_counter(kind));
 	begin(s, &l, "anomaly");
-	evlog_str(&l, "kind", kind);
-	evlog_str(&l, "detail", detail);
+	evlog_text(&l, "kind", kind);
+	evlog_text(&l, "detail", detail);
 	evlog_end(&l);
 }
 
@@ -714,15 +714,15 @@ session_on_rcpt(struct sg_session *s, const char *const *argv, size_t argc,
 	evlog_int(&l, "txn", s->txn);
 	evlog_str(&l, "rcpt", shown(s, rcpt, shownbuf));
 	evlog_bool(&l, "relay", pr.relay);
-	evlog_str(&l, "verdict", verdict_name(res->verdict));
+	evlog_text(&l, "verdict", verdict_name(res->verdict));
 	if (res->code[0]) {
 		char	reply[SG_REPLY_TEXT_MAX + 32];
 
 		snprintf(reply, sizeof(reply), "%s%s%s %s", res->code,
 		    res->xcode[0] ? " " : "", res->xcode, res->text);
-		evlog_str(&l, "reply", reply);
+		evlog_text(&l, "reply", reply);
 	}
-	evlog_str(&l, "reason", reason);
+	evlog_text(&l, "reason", reason);
 	put_auth(s, &l, "auth");
 	evlog_end(&l);
 	auth_anomalies(s, what, &old);
@@ -815,13 +815,21 @@ session_ar_plan(const struct sg_session *s, struct sg_ar_plan *plan)
 	n = (size_t)snprintf(plan->value, sizeof(plan->value),
 	    "%s; auth=pass smtp.auth=%s", s->cfg->authserv_id,
 	    token ? s->auth.user : "\"");
-	if (token || n >= sizeof(plan->value))
+	if (n >= sizeof(plan->value)) {
+		plan->add = 0;
 		return;
-	for (p = s->auth.user; *p && n + 3 < sizeof(plan->value); p++) {
+	}
+	if (token)
+		return;
+	for (p = s->auth.user; *p; p++) {
 		unsigned char c = (unsigned char)*p;
 
 		if (c < 0x20 || c == 0x7f)
 			continue;	/* no CR, LF or other controls in a header */
+		if (n + 4 >= sizeof(plan->value)) {
+			plan->add = 0;	/* never name a shorter identity */
+			return;
+		}
 		if (c == '"' || c == '\\')
 			plan->value[n++] = '\\';
 		plan->value[n++] = (char)c;
@@ -852,7 +860,7 @@ session_on_eom(struct sg_session *s, const char *queue_id)
 	evlog_str(&l, "queue_id", empty(queue_id) ? NULL : queue_id);
 	evlog_int(&l, "size", (long long)s->txn_size);
 	evlog_int(&l, "headers", s->txn_headers);
-	evlog_str(&l, "verdict", "accept");
+	evlog_text(&l, "verdict", "accept");
 	evlog_end(&l);
 	txn_clear(s);
 }

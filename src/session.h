@@ -46,7 +46,7 @@ struct sg_ar_plan {
 	size_t	 ndelete;
 	unsigned delete[SG_AR_MAX_DELETE];	/* 1-based, descending */
 	int	 add;
-	char	 value[600];			/* the header to insert */
+	char	 value[1100];			/* the header to insert */
 };
 
 void	session_ids_init(void);

@@ -427,8 +427,15 @@ main(int argc, char **argv)
 	memset(&tr, 0, sizeof(tr));
 	tr.filter = filter_new();
 	trace_options(&tr, argc, argv);
-	if (tr.verify)
-		return trace_verify(&tr, argc, argv);
+	if (tr.verify) {
+		i = trace_verify(&tr, argc, argv);
+		filter_free(tr.filter);
+		if (fflush(stdout) != 0 || ferror(stdout)) {
+			diag_warn("standard output: write error");
+			return 1;
+		}
+		return i;
+	}
 	trace_match_pseudonyms(&tr);
 	set = sessions_new(trace_emit, &tr);
 	if (optind == argc)
