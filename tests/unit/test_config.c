@@ -172,6 +172,23 @@ START_TEST(t_defaults)
 }
 END_TEST
 
+/* Fuzzing findings: a last line ending in CR hung the loader; a value
+ * starting with '#' was accepted but printed back as a comment. */
+START_TEST(t_final_cr_and_hash_value)
+{
+	struct sg_config *c = load("mode = monitor\r");
+
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_int_eq(c->mode, MODE_MONITOR);
+	config_free(c);
+	c = load("#\r");
+	ck_assert_msg(c != NULL, "%s", err);
+	config_free(c);
+	ck_assert_ptr_null(load("authserv_id=#x\n"));
+	ck_assert_str_eq(err, "t.conf:1: authserv_id: a value may not start with '#'");
+}
+END_TEST
+
 START_TEST(t_empty_text_is_defaults)
 {
 	struct sg_config *d = config_defaults(err, sizeof(err));
@@ -1120,6 +1137,7 @@ config_suite(void)
 	tc = tcase_create("keys");
 	tcase_add_test(tc, t_defaults);
 	tcase_add_test(tc, t_empty_text_is_defaults);
+	tcase_add_test(tc, t_final_cr_and_hash_value);
 	tcase_add_test(tc, t_key_socket);
 	tcase_add_test(tc, t_key_mode);
 	tcase_add_test(tc, t_key_domains);
