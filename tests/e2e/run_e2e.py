@@ -15,6 +15,7 @@ nothing failed, 1 otherwise, 77 when it cannot run here (not root).
 
 import importlib
 import os
+import subprocess
 import shutil
 import sys
 import tempfile
@@ -224,6 +225,33 @@ def check_log(name, phase, sg, res):
         if not lines:
             raise ScenarioFailure("log %s is empty" % sg.log_path)
         res.ok(label, "%d lines, %d sessions" % (len(lines), len(by)))
+    except Exception as e:  # noqa: BLE001
+        res.fail(label, str(e))
+        return
+    check_transcripts(name, phase, sg, by, res)
+
+
+def check_transcripts(name, phase, sg, by, res):
+    """sessguard-trace tells every session of the scenario log: one
+    transcript a session, with its commands and verdicts, no line skipped."""
+    label = "%s/%s/trace_transcripts" % (name, phase)
+    trace = os.environ.get("SESSGUARD_TRACE") or os.path.join(
+        os.path.dirname(os.path.abspath(sg.binary)), "trace", "sessguard-trace")
+    try:
+        p = subprocess.run([trace, sg.log_path], capture_output=True, text=True,
+                           timeout=60)
+        if p.returncode != 0 or p.stderr.strip():
+            raise ScenarioFailure("sessguard-trace exit %d: %s"
+                                  % (p.returncode, p.stderr[-300:]))
+        heads = [l.split()[1] for l in p.stdout.splitlines()
+                 if l.startswith("session ")]
+        if sorted(heads) != sorted(by):
+            raise ScenarioFailure("transcripts for %d sessions, the log has %d"
+                                  % (len(heads), len(by)))
+        for want in ("C: MAIL FROM:", "C: RCPT TO:", "S: ", "summary:"):
+            if want not in p.stdout:
+                raise ScenarioFailure("no '%s' in the transcripts" % want)
+        res.ok(label, "%d transcripts" % len(heads))
     except Exception as e:  # noqa: BLE001
         res.fail(label, str(e))
 
