@@ -24,7 +24,8 @@ if [ -n "${SG_SANITIZE:-}" ] && [ -f "$here/$name.conf" ] &&
 fi
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/sg-$name.XXXXXX") || exit 1
-trap 'rm -rf "$dir"' EXIT
+# a script that fails half way leaves its filter running: stop it
+trap 'pkill -f -- "-c $dir/sessguard.conf" 2>/dev/null; rm -rf "$dir"' EXIT
 conf="$dir/sessguard.conf"
 if [ -f "$here/$name.conf" ]; then
 	sed "s#@DIR@#$dir#g" "$here/$name.conf" > "$conf"
