@@ -1,8 +1,8 @@
 #!/bin/sh
 # Builds the libFuzzer targets and runs each for a while:
 #   sh tests/fuzz/run.sh [SECONDS] [TARGET...]
-# SECONDS defaults to 60 a target; TARGET is config, evlog, addr, cidr or
-# session (all by default). Each target is compiled with clang straight from
+# SECONDS defaults to 60 a target; TARGET is config, evlog, addr, cidr,
+# session or policyreq (all by default). Each target is compiled with clang straight from
 # the sources (-fsanitize=fuzzer,address,undefined) into tests/fuzz/build/,
 # and runs on a copy of its seed corpus (tests/fuzz/corpus/TARGET), which
 # therefore never grows. A target passes when it ran its time without a
@@ -21,7 +21,7 @@ case ${1:-} in
 [0-9]*) secs=$1; shift ;;
 -*) echo "usage: sh tests/fuzz/run.sh [SECONDS] [TARGET...]" >&2; exit 2 ;;
 esac
-targets=${*:-config evlog addr cidr session}
+targets=${*:-config evlog addr cidr session policyreq}
 build=tests/fuzz/build
 rss_mb=${SG_FUZZ_RSS_MB:-2048}
 
@@ -36,7 +36,7 @@ src/session.c"
 maxlen() {
 	case $1 in
 	config) echo 8192 ;; evlog) echo 8192 ;; addr) echo 1024 ;;
-	cidr) echo 256 ;; session) echo 8192 ;;
+	cidr) echo 256 ;; session) echo 8192 ;; policyreq) echo 4096 ;;
 	esac
 }
 
