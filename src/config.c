@@ -129,6 +129,8 @@ is_sep(int c)
 }
 
 static int split_into(struct sg_strlist *, const char *, int, char *, size_t);
+static int parse_uint(const char *, unsigned long, unsigned long, int,
+    unsigned long *);
 
 /* Reads list entries from file:/path, one or more a line, # comments. */
 static int
@@ -238,9 +240,9 @@ show_string(const struct sg_config *cfg, const struct cfg_key *k,
 		strbuf_puts(sb, *field);
 }
 
+/* Checks the socket syntax of libmilter (SPEC section 3). */
 static int
-set_socket(struct sg_config *cfg, const struct cfg_key *k, const char *v,
-    char *err, size_t errlen)
+check_socket(const char *v, char *err, size_t errlen)
 {
 	const char *rest;
 	unsigned long port;
@@ -277,7 +279,50 @@ set_socket(struct sg_config *cfg, const struct cfg_key *k, const char *v,
 		    "inet:PORT@HOST or inet6:PORT@HOST", v);
 		return -1;
 	}
+	return 0;
+}
+
+/* The milter socket; "none" turns the milter listener off. */
+static int
+set_socket(struct sg_config *cfg, const struct cfg_key *k, const char *v,
+    char *err, size_t errlen)
+{
+	if (strcmp(v, "none") != 0 && check_socket(v, err, errlen) < 0)
+		return -1;
 	return set_string(cfg, k, v, err, errlen);
+}
+
+/* The policy-delegation socket; empty turns it off. */
+static int
+set_listen(struct sg_config *cfg, const struct cfg_key *k, const char *v,
+    char *err, size_t errlen)
+{
+	if (*v && check_socket(v, err, errlen) < 0)
+		return -1;
+	return set_string(cfg, k, v, err, errlen);
+}
+
+static int
+set_session_idle(struct sg_config *cfg, const struct cfg_key *k,
+    const char *v, char *err, size_t errlen)
+{
+	unsigned long n;
+
+	(void)k;
+	if (parse_uint(v, 1, 86400, 10, &n) < 0) {
+		errf(err, errlen, "'%s': expected seconds from 1 to 86400", v);
+		return -1;
+	}
+	cfg->policy_session_idle = (unsigned)n;
+	return 0;
+}
+
+static void
+show_session_idle(const struct sg_config *cfg, const struct cfg_key *k,
+    struct strbuf *sb)
+{
+	(void)k;
+	strbuf_printf(sb, "%u", cfg->policy_session_idle);
 }
 
 static int
@@ -911,6 +956,12 @@ static const struct cfg_key keys[] = {
 	{ "socket", "unix:/run/sessguard/sessguard.sock",
 	  "where the MTA connects: unix:/path, local:/path, inet:PORT@HOST, inet6:PORT@HOST",
 	  set_socket, show_string, FIELD(socket) },
+	{ "policy_listen", "",
+	  "Postfix policy-delegation socket: unix:/path, inet:PORT@HOST, inet6:PORT@HOST (empty: off)",
+	  set_listen, show_string, FIELD(policy_listen) },
+	{ "policy_session_idle", "300",
+	  "seconds after which an idle policy session ends (1 to 86400)",
+	  set_session_idle, show_session_idle, 0 },
 	{ "mode", "enforce",
 	  "enforce rejects refused relay attempts; monitor only logs would_reject",
 	  set_mode, show_mode, 0 },
@@ -994,6 +1045,7 @@ config_free(struct sg_config *cfg)
 		return;
 	free(cfg->source);
 	free(cfg->socket);
+	free(cfg->policy_listen);
 	strlist_free(&cfg->local_domains);
 	strlist_free(&cfg->relay_domains);
 	strlist_free(&cfg->trusted_text);
@@ -1105,11 +1157,26 @@ config_line(struct sg_config *cfg, char *line, char *err, size_t errlen)
 	return 0;
 }
 
+static int
+no_listener(const struct sg_config *cfg)
+{
+	return strcmp(cfg->socket, "none") == 0 && cfg->policy_listen == NULL;
+}
+
+#define NO_LISTENER	"none turns the milter listener off and " \
+	"policy_listen is empty: nothing would listen (set policy_listen, " \
+	"or a milter socket)"
+
 /* Checks between keys, once the whole file is read. */
 static int
 config_check(const struct sg_config *cfg, const char *name, char *err,
     size_t errlen)
 {
+	if (no_listener(cfg)) {
+		errf(err, errlen, "%s:%d: socket: %s", name, cfg->socket_line,
+		    NO_LISTENER);
+		return -1;
+	}
 	if (cfg->log_pseudonymize != PSEUDO_OFF && cfg->log_key.len == 0) {
 		errf(err, errlen, "%s:%d: log_pseudonymize: needs log_key_file",
 		    name, cfg->pseudo_line);
@@ -1164,6 +1231,9 @@ config_load_string(const char *name, const char *text, char *err,
 			cfg->pseudo_line = lineno;
 		if (strncmp(line + strspn(line, " \t"), "log_chain", 9) == 0)
 			cfg->chain_line = lineno;
+		if (strncmp(line + strspn(line, " \t"), "socket", 6) == 0
+		    && strchr(" \t=", line[strspn(line, " \t") + 6]))
+			cfg->socket_line = lineno;
 		free(line);
 		p = next;
 	}
@@ -1269,6 +1339,12 @@ config_override(struct sg_config *cfg, const char *name, const char *value,
 
 	if ((k = config_find(name)) == NULL) {
 		errf(err, errlen, "%s: unknown key", name);
+		return -1;
+	}
+	if ((k->set == set_socket ? strcmp(value, "none") == 0
+	    : strcmp(cfg->socket, "none") == 0)
+	    && (k->set == set_listen ? *value == '\0' : cfg->policy_listen == NULL)) {
+		errf(err, errlen, "%s: %s", name, NO_LISTENER);
 		return -1;
 	}
 	if (k->set(cfg, k, value, sub, sizeof(sub)) < 0) {

@@ -28,7 +28,10 @@ struct sg_reply {
 /* One immutable configuration snapshot. */
 struct sg_config {
 	char		*source;	/* file it came from, or NULL */
-	char		*socket;
+	char		*socket;		/* "none": no milter listener */
+	int		 socket_line;	/* where it was set, for the check */
+	char		*policy_listen;		/* NULL: off */
+	unsigned	 policy_session_idle;	/* seconds */
 	enum sg_mode	 mode;
 	struct sg_strlist local_domains;
 	struct sg_strlist relay_domains;

@@ -24,7 +24,7 @@
  *	path given to runtime_init() (or the built-in defaults), with the
  *	same -p override, reopens the log files (logrotate's hook) and
  *	applies log_level and log_max_value to the event log. Keys that only
- *	take effect at start (socket, socket_mode, user, group, pidfile,
+ *	take effect at start (socket, policy_listen, socket_mode, user, group, pidfile,
  *	milter_timeout, log, syslog_facility, metrics_listen, metrics_textfile,
  *	metrics_interval, log_chain) keep their old effect; a change
  *	to them is reported as needing a restart.
@@ -55,7 +55,7 @@ static char *config_path;
 static char *socket_override;
 
 static const char *const restart_keys[] = {
-	"socket", "socket_mode", "user", "group", "pidfile", "milter_timeout",
+	"socket", "policy_listen", "socket_mode", "user", "group", "pidfile", "milter_timeout",
 	"log", "syslog_facility",
 	"metrics_listen", "metrics_textfile", "metrics_interval", "log_chain",
 };

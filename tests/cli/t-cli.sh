@@ -53,6 +53,11 @@ conf "local_domains = file:$dir/missing.list"
 run "missing list file" 1 "missing.list" -- -n -c "$dir/c.conf"
 conf "just words"
 run "line without =" 1 "c.conf:1: just: expected 'key = value'" -- -n -c "$dir/c.conf"
+conf "mode = monitor" "socket = none"
+run "no listener at all refused" 1 "c.conf:2: socket: none turns the milter listener off and policy_listen is empty" -- -n -c "$dir/c.conf"
+run "-p none without policy_listen refused" 1 "policy_listen is empty" -- -n -c /dev/null -p none
+conf "socket = none" "policy_listen = inet:10040@127.0.0.1"
+run "policy-only configuration" 0 "^socket = none" -- -n -c "$dir/c.conf"
 printf 'mode = enforce\0\n' > "$dir/c.conf"
 run "NUL byte in config" 1 "NUL byte" -- -n -c "$dir/c.conf"
 

@@ -17,7 +17,7 @@ static char err[1024];
 
 /* Every key of SPEC section 4, in the order of the table. */
 static const char *const all_keys[] = {
-	"socket", "mode", "local_domains", "relay_domains", "trusted_networks",
+	"socket", "policy_listen", "policy_session_idle", "mode", "local_domains", "relay_domains", "trusted_networks",
 	"relay_reply", "log", "log_level", "log_max_value", "syslog_facility",
 	"user", "group", "pidfile", "socket_mode", "milter_timeout",
 	"auth_results", "authserv_id",
@@ -136,6 +136,8 @@ START_TEST(t_defaults)
 	ck_assert_msg(cfg != NULL, "%s", err);
 	ck_assert_ptr_null(cfg->source);
 	ck_assert_str_eq(cfg->socket, "unix:/run/sessguard/sessguard.sock");
+	ck_assert_ptr_null(cfg->policy_listen);
+	ck_assert_uint_eq(cfg->policy_session_idle, 300);
 	ck_assert_int_eq(cfg->mode, MODE_ENFORCE);
 	ck_assert_uint_eq(cfg->local_domains.n, 0);
 	ck_assert_uint_eq(cfg->relay_domains.n, 0);
@@ -227,6 +229,89 @@ START_TEST(t_key_socket)
 		ck_assert_str_eq(cfg->socket, good[i]);
 		config_free(cfg);
 	}
+}
+END_TEST
+
+/* SPEC section 7: the policy front end's socket; socket = none. */
+START_TEST(t_key_policy_listen)
+{
+	static const char *const good[] = {
+		"unix:/run/sessguard/policy.sock", "local:/tmp/p.sock",
+		"inet:10040@127.0.0.1", "inet6:10040@[::1]",
+	};
+	size_t	i;
+	char	text[256];
+	struct sg_config *cfg;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		snprintf(text, sizeof(text), "policy_listen = %s\n", good[i]);
+		cfg = load_ok(text);
+		ck_assert_str_eq(cfg->policy_listen, good[i]);
+		ck_assert_str_eq(cfg->socket, "unix:/run/sessguard/sessguard.sock");
+		config_free(cfg);
+	}
+	cfg = load_ok("policy_listen = inet:10040@127.0.0.1\npolicy_listen =\n");
+	ck_assert_ptr_null(cfg->policy_listen);
+	config_free(cfg);
+	/* a policy-only daemon */
+	cfg = load_ok("socket = none\npolicy_listen = unix:/tmp/p.sock\n");
+	ck_assert_str_eq(cfg->socket, "none");
+	ck_assert_str_eq(cfg->policy_listen, "unix:/tmp/p.sock");
+	config_free(cfg);
+	cfg = load_ok("policy_listen = unix:/tmp/p.sock\n\nsocket = none\n");
+	ck_assert_str_eq(cfg->socket, "none");
+	config_free(cfg);
+	bad_value("policy_listen", "tcp:1", "unix:/path");
+	bad_value("policy_listen", "unix:relative", "absolute");
+	bad_value("policy_listen", "inet:0@127.0.0.1", "port");
+	bad_value("policy_listen", "inet:70000@127.0.0.1", "port");
+	bad_value("policy_listen", "inet:25@", NULL);
+	bad_value("policy_listen", "none", NULL);
+	bad_value("socket", "None", NULL);
+}
+END_TEST
+
+START_TEST(t_key_policy_session_idle)
+{
+	struct sg_config *cfg = load_ok("policy_session_idle = 1\n");
+
+	ck_assert_uint_eq(cfg->policy_session_idle, 1);
+	config_free(cfg);
+	cfg = load_ok("policy_session_idle = 86400\n");
+	ck_assert_uint_eq(cfg->policy_session_idle, 86400);
+	config_free(cfg);
+	bad_value("policy_session_idle", "0", "1 to 86400");
+	bad_value("policy_session_idle", "86401", "1 to 86400");
+	bad_value("policy_session_idle", "-5", NULL);
+	bad_value("policy_session_idle", "5s", NULL);
+	bad_value("policy_session_idle", "", NULL);
+}
+END_TEST
+
+/* Both listeners off is refused, naming the line of socket = none. */
+START_TEST(t_err_no_listener)
+{
+	struct sg_config *cfg;
+
+	load_bad("# policy only?\nmode = monitor\nsocket = none\n", 3,
+	    "socket", "policy_listen is empty");
+	load_bad("policy_listen = inet:10040@127.0.0.1\nsocket = none\n"
+	    "policy_listen =\n", 2, "socket", "nothing would listen");
+	cfg = config_defaults(err, sizeof(err));
+	ck_assert_int_eq(config_override(cfg, "socket", "none", err,
+	    sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "socket: ") == err, "'%s'", err);
+	ck_assert_ptr_nonnull(strstr(err, "policy_listen"));
+	ck_assert_str_eq(cfg->socket, "unix:/run/sessguard/sessguard.sock");
+	ck_assert_int_eq(config_override(cfg, "policy_listen",
+	    "unix:/tmp/p.sock", err, sizeof(err)), 0);
+	ck_assert_int_eq(config_override(cfg, "socket", "none", err,
+	    sizeof(err)), 0);
+	ck_assert_str_eq(cfg->socket, "none");
+	ck_assert_int_eq(config_override(cfg, "policy_listen", "", err,
+	    sizeof(err)), -1);
+	ck_assert_str_eq(cfg->policy_listen, "unix:/tmp/p.sock");
+	config_free(cfg);
 }
 END_TEST
 
@@ -1139,6 +1224,8 @@ config_suite(void)
 	tcase_add_test(tc, t_empty_text_is_defaults);
 	tcase_add_test(tc, t_final_cr_and_hash_value);
 	tcase_add_test(tc, t_key_socket);
+	tcase_add_test(tc, t_key_policy_listen);
+	tcase_add_test(tc, t_key_policy_session_idle);
 	tcase_add_test(tc, t_key_mode);
 	tcase_add_test(tc, t_key_domains);
 	tcase_add_test(tc, t_key_trusted_networks);
@@ -1157,6 +1244,7 @@ config_suite(void)
 
 	tc = tcase_create("errors");
 	tcase_add_test(tc, t_err_unknown_key);
+	tcase_add_test(tc, t_err_no_listener);
 	tcase_add_test(tc, t_err_missing_equals);
 	tcase_add_test(tc, t_err_bad_values);
 	tcase_add_test(tc, t_err_first_error_wins);
