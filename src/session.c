@@ -19,6 +19,9 @@
  *	void session_ar_plan(s, plan)
  *	void session_on_unknown(s, command)
  *	void session_on_close(s)
+ *
+ *	void session_set_front(s, via, partial)
+ *	void session_on_close_reason(s, reason)
  * DESCRIPTION
  *	One sg_session follows one SMTP connection as the MTA reports it,
  *	with the rules of SPEC section 1:
@@ -46,6 +49,13 @@
  *	Authentication-Results when auth_results = yes (SPEC section 2,
  *	RFC 8601): which incoming ones claiming our authserv-id to delete,
  *	and the one to add for an authenticated session.
+ *
+ *	session_set_front() names the front end that feeds the session
+ *	("milter", the default, or "policy"), logged as "via" on connect;
+ *	partial says that it sees only some stages, so that the anomaly
+ *	mail_without_helo, which needs every stage, is not raised.
+ *	session_on_close_reason() is session_on_close() with a "reason" on
+ *	the close event (the policy front end: "idle", "shutdown", ...).
  *
  *	The module knows nothing of libmilter: the milter layer (or a test,
  *	or another front end) feeds it plain strings. Values from the wire are
@@ -121,6 +131,9 @@ struct sg_session {
 	int		 abort_last;	/* the latest event was an abort */
 	unsigned	 rcpts;
 	unsigned	 rejected;
+
+	const char	*via;		/* the front end, for connect */
+	int		 partial;	/* it sees only some stages */
 };
 
 static char id_prefix[16];
@@ -153,6 +166,7 @@ session_new(const struct sg_config *cfg, struct evlog *log)
 	snprintf(s->id, sizeof(s->id), "%s.%lu", id_prefix, n);
 	clock_gettime(CLOCK_MONOTONIC, &s->start);
 	strcpy(s->client_addr, "unknown");
+	s->via = "milter";
 	return s;
 }
 
@@ -436,6 +450,7 @@ session_on_connect(struct sg_session *s, const char *name,
 		evlog_null(&l, "client_port");
 	evlog_str(&l, "client_name", name);
 	evlog_str(&l, "daemon", empty(daemon) ? NULL : daemon);
+	evlog_text(&l, "via", s->via);
 	evlog_end(&l);
 }
 
@@ -540,7 +555,7 @@ session_on_mail(struct sg_session *s, const char *const *argv, size_t argc,
 		evlog_str(&l, "auth_param", shown(s, param, buf));
 	evlog_end(&l);
 
-	if (!s->helo_seen)
+	if (!s->helo_seen && !s->partial)
 		anomaly(s, "mail_without_helo", "MAIL FROM before any HELO/EHLO%s",
 		    s->tls_boundary_seq ? " since STARTTLS" : "");
 	auth_anomalies(s, what, &old);
@@ -895,6 +910,19 @@ session_on_unknown(struct sg_session *s, const char *command)
 void
 session_on_close(struct sg_session *s)
 {
+	session_on_close_reason(s, NULL);
+}
+
+void
+session_set_front(struct sg_session *s, const char *via, int partial)
+{
+	s->via = via;
+	s->partial = partial;
+}
+
+void
+session_on_close_reason(struct sg_session *s, const char *reason)
+{
 	struct evline l;
 	struct timespec now;
 	long long ms;
@@ -918,5 +946,7 @@ session_on_close(struct sg_session *s)
 	evlog_int(&l, "rcpts", s->rcpts);
 	evlog_int(&l, "rejected", s->rejected);
 	put_auth(s, &l, "auth");
+	if (reason)
+		evlog_text(&l, "reason", reason);
 	evlog_end(&l);
 }

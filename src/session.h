@@ -75,6 +75,10 @@ void	session_on_abort(struct sg_session *);
 void	session_on_unknown(struct sg_session *, const char *);
 void	session_on_close(struct sg_session *);
 
+/* The front end (SPEC section 7): "via" on connect, reason on close. */
+void	session_set_front(struct sg_session *, const char *, int);
+void	session_on_close_reason(struct sg_session *, const char *);
+
 const char *verdict_name(enum sg_verdict);
 void	tempfail_result(struct sg_rcpt_result *, const char *);
 
