@@ -12,8 +12,11 @@
  *	gives it socket_mode and the user's group. Then it detaches (unless
  *	-f), writes its pid, drops privileges for good, starts the metrics
  *	threads, and hands control to libmilter until SIGTERM or SIGINT,
- *	then exits 0. No callback ever runs as root when a user is
- *	configured.
+ *	then exits 0. With policy_listen, the policy-delegation server
+ *	(policyd.c) opens its socket beside the milter's and runs in
+ *	threads of its own; with socket = none there is no milter and the
+ *	main thread itself waits for the signal. No callback ever runs as
+ *	root when a user is configured.
  *
  *	SIGUSR1 reloads the configuration and reopens the log files (see
  *	runtime.c); a thread of its own waits for it, because libmilter's
@@ -51,6 +54,7 @@
 #include "evlog.h"
 #include "metricsd.h"
 #include "milter.h"
+#include "policyd.h"
 #include "runtime.h"
 #include "session.h"
 #include "util/msg.h"
@@ -309,6 +313,25 @@ start_reload_thread(void)
 	pthread_detach(th);
 }
 
+/*
+ * Without the milter (socket = none) nobody runs libmilter's signal
+ * thread: wait for SIGTERM or SIGINT (or SIGHUP, which stops libmilter
+ * too) here; start_reload_thread() blocked them in every thread.
+ */
+static void
+wait_for_stop(void)
+{
+	sigset_t set;
+	int	sig;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	while (sigwait(&set, &sig) != 0)
+		;
+}
+
 /* Gives the log files to the user the daemon becomes, for reopening. */
 static void
 chown_logs(const struct sg_config *cfg, const struct identity *id)
@@ -333,7 +356,8 @@ main(int argc, char **argv)
 	char	err[1024];
 	char	*sockpath = NULL, *pidpath = NULL;
 	mode_t	 oldmask;
-	int	c, foreground = 0, check = 0, rc, pidfd = -1;
+	int	c, foreground = 0, check = 0, rc = MI_SUCCESS, pidfd = -1;
+	int	milter, policy;
 
 	msg_init("sessguard", 0);
 	opterr = 0;
@@ -406,6 +430,9 @@ main(int argc, char **argv)
 		msg_warn("local_domains and relay_domains are empty: every "
 		    "recipient with a domain counts as a relay attempt");
 
+	milter = strcmp(cfg->socket, "none") != 0;
+	policy = cfg->policy_listen != NULL;
+	upath = NULL;
 	lookup_identity(cfg, &id);
 	if ((log = evlog_open(cfg, foreground, err, sizeof(err))) == NULL)
 		msg_fatal("%s", err);
@@ -417,24 +444,29 @@ main(int argc, char **argv)
 	    sizeof(err)) < 0)
 		msg_fatal("%s", err);
 
-	if ((upath = unix_path(cfg->socket)) != NULL)
-		prepare_unix_socket(upath);
-	if (smfi_setconn(cfg->socket) != MI_SUCCESS)
-		msg_fatal("socket %s: smfi_setconn failed", cfg->socket);
-	if (cfg->milter_timeout > 0)
-		smfi_settimeout(cfg->milter_timeout);
-	if (milter_register() != MI_SUCCESS)
-		msg_fatal("smfi_register failed");
-	/* the socket is born with its mode: no moment with another one */
-	oldmask = umask(~cfg->socket_mode & 0777);
-	if (smfi_opensocket(false) != MI_SUCCESS)
-		msg_fatal("socket %s: cannot open (in use, or no permission)",
-		    cfg->socket);
-	umask(oldmask);
-	if (upath && chmod(upath, cfg->socket_mode) < 0)
-		msg_fatal("chmod %s: %s", upath, strerror(errno));
-	if (upath && id.change && chown(upath, id.uid, id.gid) < 0)
-		msg_fatal("chown %s: %s", upath, strerror(errno));
+	if (milter) {
+		if ((upath = unix_path(cfg->socket)) != NULL)
+			prepare_unix_socket(upath);
+		if (smfi_setconn(cfg->socket) != MI_SUCCESS)
+			msg_fatal("socket %s: smfi_setconn failed", cfg->socket);
+		if (cfg->milter_timeout > 0)
+			smfi_settimeout(cfg->milter_timeout);
+		if (milter_register() != MI_SUCCESS)
+			msg_fatal("smfi_register failed");
+		/* the socket is born with its mode: no moment with another one */
+		oldmask = umask(~cfg->socket_mode & 0777);
+		if (smfi_opensocket(false) != MI_SUCCESS)
+			msg_fatal("socket %s: cannot open (in use, or no permission)",
+			    cfg->socket);
+		umask(oldmask);
+		if (upath && chmod(upath, cfg->socket_mode) < 0)
+			msg_fatal("chmod %s: %s", upath, strerror(errno));
+		if (upath && id.change && chown(upath, id.uid, id.gid) < 0)
+			msg_fatal("chown %s: %s", upath, strerror(errno));
+	}
+	if (cfg->policy_listen && policyd_open(cfg, id.change, id.uid, id.gid,
+	    err, sizeof(err)) < 0)
+		msg_fatal("%s", err);
 
 	if (!foreground)
 		detach();
@@ -454,7 +486,13 @@ main(int argc, char **argv)
 	start_reload_thread();
 	if (metricsd_start(err, sizeof(err)) < 0)
 		msg_fatal("%s", err);
-	rc = smfi_main();
+	if (policy && policyd_start(err, sizeof(err)) < 0)
+		msg_fatal("%s", err);
+	if (milter)
+		rc = smfi_main();
+	else
+		wait_for_stop();
+	policyd_stop();
 
 	msg_info("sessguard stopping%s", rc == MI_SUCCESS ? "" :
 	    " (libmilter reported a failure)");
