@@ -676,6 +676,40 @@ def t_slow():
        % len(sessions(lines)))
 
 
+def t_shared():
+    """Two connections hammering one SMTP session at once: each request
+    has the session to itself (seq strictly increasing, no line lost)."""
+    d = Daemon("shared", BASE)
+    n = 2000
+    conns = [d.conn(), d.conn()]
+    results = [None, None]
+
+    def send(k):
+        conns[k].s.sendall(b"".join(request(instance="4d2.1.%d.%d"
+                                            % (k, i // 10)) for i in range(n)))
+
+    def read(k):
+        results[k] = [conns[k].reply() for _ in range(n)]
+    # pipelined: a sender and a reader a connection
+    ths = [threading.Thread(target=f, args=(k,)) for k in (0, 1)
+           for f in (send, read)]
+    for t in ths:
+        t.start()
+    for t in ths:
+        t.join(TMO * 3)
+    ok(all(r == [REFUSED] * n for r in results),
+       "4,000 requests on one session from two connections: every reply")
+    for c in conns:
+        c.close()
+    lines = d.stop()
+    ss = sessions(lines)
+    ok(len(ss) == 1, "one session (%d)" % len(ss))
+    rc = [l for l in lines if l["event"] == "rcpt"]
+    ok(len(rc) == 2 * n, "every rcpt logged (%d)" % len(rc))
+    ok([l["seq"] for l in ss[0]] == list(range(1, len(ss[0]) + 1)),
+       "seq 1, 2, 3 ... without gaps")
+
+
 def t_inet():
     """inet:PORT@127.0.0.1, and the unix socket's mode."""
     s = socket.socket()
@@ -696,7 +730,7 @@ def t_inet():
 
 SCENARIOS = [t_replies, t_monitor, t_tempfail, t_carried, t_authparam,
              t_starttls, t_sessions, t_reconnect, t_idle, t_malformed,
-             t_concurrent, t_slow, t_inet]
+             t_concurrent, t_slow, t_shared, t_inet]
 
 
 def main():
