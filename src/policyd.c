@@ -146,6 +146,7 @@ struct pconn {
 	unsigned long	 id;
 	char		*in;
 	size_t		 inlen, incap;
+	size_t		 scan;		/* no empty line before this line start */
 	char		 out[PD_REPLY_MAX];
 	size_t		 outoff, outlen;
 	double		 last;		/* last byte read or written */
@@ -802,11 +803,21 @@ conn_process(struct pconn *c)
 	int	rc;
 
 	while (c->outlen == 0 && c->inlen > 0) {
-		if ((len = policyreq_frame(c->in, c->inlen)) == 0) {
+		/*
+		 * From the last line start scanned, so that a client that
+		 * sends a byte at a time costs linear time, not quadratic.
+		 */
+		if ((len = policyreq_frame(c->in + c->scan, c->inlen - c->scan)) > 0)
+			len += c->scan;
+		else {
+			char	*nl = memrchr(c->in, '\n', c->inlen);
+
+			c->scan = nl ? (size_t)(nl + 1 - c->in) : 0;
 			if (c->inlen <= POLICYREQ_MAX)
 				return 0;
 			len = c->inlen;		/* over the bound: malformed */
 		}
+		c->scan = 0;
 		if (policyreq_parse(&req, c->in, len, err, sizeof(err)) < 0) {
 			msg_warn("policy connection %lu: malformed request (%s); "
 			    "closing it without a reply", c->id, err);
@@ -817,6 +828,15 @@ conn_process(struct pconn *c)
 		memmove(c->in, c->in + len, c->inlen - len);
 		c->inlen -= len;
 		c->begun = c->inlen ? now_mono() : 0;
+		if (c->inlen == 0 && c->incap > PD_BUF_INIT) {
+			/* a big request once does not keep 64 KiB for good */
+			char	*p = realloc(c->in, PD_BUF_INIT);
+
+			if (p != NULL) {
+				c->in = p;
+				c->incap = PD_BUF_INIT;
+			}
+		}
 		if ((rc = conn_flush(c)) < 0) {
 			conn_close(c);
 			return -1;

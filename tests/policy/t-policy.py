@@ -667,12 +667,21 @@ def t_slow():
     ok(got == 20000 and sent, "the non-reading client gets all 20,000 "
        "replies once it reads (%d)" % got)
     silent.s.sendall(b"ate=RCPT\nrecipient=carol@example.org\n\n")
+    # a request sent a byte at a time, CR LF line ends, then a good one
+    trickle = request(client_port="30002", recipient="carol@example.org")
+    trickle = trickle.replace(b"\n", b"\r\n") + request(client_port="30002")
+    for i in range(len(trickle)):
+        fast.s.sendall(trickle[i:i + 1])
+    fast.s.settimeout(TMO)
+    r1, r2 = fast.reply(), fast.reply()
+    ok(r1 == DUNNO and r2 == REFUSED, "a request a byte at a time, and the "
+       "next one (%r, %r)" % (r1, r2))
     r = silent.reply()
     ok(r == DUNNO, "the slow request, completed, is answered (%r)" % r)
     for c in (silent, idle, hog, fast):
         c.close()
     lines = d.stop()
-    ok(len(sessions(lines)) == 3, "three sessions (%d)"
+    ok(len(sessions(lines)) == 4, "four sessions (%d)"
        % len(sessions(lines)))
 
 
