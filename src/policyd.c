@@ -1014,8 +1014,8 @@ loop_run(void *arg)
 				loop_accept(lp);
 			else if (evs[i].data.ptr == &wake_marker)
 				break;
-			else if (evs[i].events & EPOLLOUT)
-				conn_writable(evs[i].data.ptr);
+			else if (((struct pconn *)evs[i].data.ptr)->outlen)
+				conn_writable(evs[i].data.ptr);	/* or its error */
 			else
 				conn_readable(evs[i].data.ptr);
 		}

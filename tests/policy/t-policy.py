@@ -685,6 +685,37 @@ def t_slow():
        % len(sessions(lines)))
 
 
+def t_quitter():
+    """A client that leaves while its replies are stuck is freed at once."""
+    d = Daemon("quitter", BASE)
+    fds = lambda: len(os.listdir("/proc/%d/fd" % d.p.pid))
+    before = fds()
+    q = d.conn()
+    small = b"request=smtpd_access_policy\nprotocol_state=RCPT\n" \
+        b"client_address=192.0.2.10\nclient_port=30003\n" \
+        b"recipient=x@remote.test\ninstance=4d4.1.1.0\n\n"
+
+    def send():
+        try:
+            q.s.sendall(small * 20000)
+        except OSError:
+            pass
+    th = threading.Thread(target=send, daemon=True)
+    th.start()
+    size = [-1]
+
+    def stuck():      # the server stopped answering: the log stands still
+        time.sleep(0.05)
+        n, size[0] = size[0], os.path.getsize(d.log)
+        return n == size[0] and n > 0
+    wait_for(stuck, "the server to stop reading the quitter")
+    q.s.shutdown(socket.SHUT_RDWR)
+    q.close()
+    wait_for(lambda: fds() <= before, "the connection to be freed")
+    ok(True, "a client gone with replies pending is freed at once")
+    d.stop()
+
+
 def t_shared():
     """Two connections hammering one SMTP session at once: each request
     has the session to itself (seq strictly increasing, no line lost)."""
@@ -739,7 +770,7 @@ def t_inet():
 
 SCENARIOS = [t_replies, t_monitor, t_tempfail, t_carried, t_authparam,
              t_starttls, t_sessions, t_reconnect, t_idle, t_malformed,
-             t_concurrent, t_slow, t_shared, t_inet]
+             t_concurrent, t_slow, t_quitter, t_shared, t_inet]
 
 
 def main():
