@@ -306,26 +306,12 @@ put_auth(struct sg_session *s, struct evline *l, const char *key)
 	evlog_obj_end(l);
 }
 
-static enum sg_counter
-anomaly_counter(const char *kind)
-{
-	if (strcmp(kind, "auth_changed") == 0)
-		return M_ANOMALY_AUTH_CHANGED;
-	if (strcmp(kind, "auth_carried") == 0)
-		return M_ANOMALY_AUTH_CARRIED;
-	if (strcmp(kind, "unknown_command") == 0)
-		return M_ANOMALY_UNKNOWN_COMMAND;
-	if (strcmp(kind, "mail_without_helo") == 0)
-		return M_ANOMALY_MAIL_WITHOUT_HELO;
-	return M_ANOMALY_CLIENT_AUTH_PARAM;
-}
-
 static void
-anomaly(struct sg_session *s, const char *kind, const char *fmt, ...)
+anomaly(struct sg_session *s, enum sg_anomaly kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void
-anomaly(struct sg_session *s, const char *kind, const char *fmt, ...)
+anomaly(struct sg_session *s, enum sg_anomaly kind, const char *fmt, ...)
 {
 	struct evline l;
 	char	detail[1024];
@@ -334,9 +320,11 @@ anomaly(struct sg_session *s, const char *kind, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
-	metrics_count(anomaly_counter(kind));
+	if (anomaly_name(kind) == NULL)
+		return;			/* not a kind: nothing to name or count */
+	metrics_anomaly(kind);
 	begin(s, &l, "anomaly");
-	evlog_text(&l, "kind", kind);
+	evlog_text(&l, "kind", anomaly_name(kind));
 	evlog_text(&l, "detail", detail);
 	evlog_end(&l);
 }
@@ -407,11 +395,11 @@ auth_anomalies(struct sg_session *s, enum auth_change what,
 	char	a[SHOWN_MAX], b[SHOWN_MAX];
 
 	if (what == AUTH_CHANGED)
-		anomaly(s, "auth_changed", "the MTA reported login %s at seq %u, "
+		anomaly(s, ANOMALY_AUTH_CHANGED, "the MTA reported login %s at seq %u, "
 		    "now %s; the newest report wins", shown(s, old->user, a),
 		    old->since_seq, shown(s, s->auth.user, b));
 	else if (what == AUTH_CARRIED)
-		anomaly(s, "auth_carried", "the MTA did not report the login "
+		anomaly(s, ANOMALY_AUTH_CARRIED, "the MTA did not report the login "
 		    "at this MAIL; %s (%s) from seq %u still stands",
 		    shown(s, s->auth.user, a),
 		    s->auth.mech[0] ? s->auth.mech : "?", s->auth.since_seq);
@@ -541,11 +529,11 @@ session_on_mail(struct sg_session *s, const char *const *argv, size_t argc,
 	evlog_end(&l);
 
 	if (!s->helo_seen)
-		anomaly(s, "mail_without_helo", "MAIL FROM before any HELO/EHLO%s",
+		anomaly(s, ANOMALY_MAIL_WITHOUT_HELO, "MAIL FROM before any HELO/EHLO%s",
 		    s->tls_boundary_seq ? " since STARTTLS" : "");
 	auth_anomalies(s, what, &old);
 	if (param && strcmp(param, "<>") != 0 && !s->auth.valid)
-		anomaly(s, "client_auth_param", "client sent AUTH=%.256s on MAIL "
+		anomaly(s, ANOMALY_CLIENT_AUTH_PARAM, "client sent AUTH=%.256s on MAIL "
 		    "FROM without authenticating; ignored (RFC 4954 section 5)",
 		    shown(s, param, buf));
 }
@@ -888,7 +876,7 @@ session_on_unknown(struct sg_session *s, const char *command)
 	seq = s->seq;
 	evlog_str(&l, "command", command ? command : "");
 	evlog_end(&l);
-	anomaly(s, "unknown_command", "the client sent a command the MTA "
+	anomaly(s, ANOMALY_UNKNOWN_COMMAND, "the client sent a command the MTA "
 	    "does not know (seq %u)", seq);
 }
 

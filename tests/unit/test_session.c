@@ -717,7 +717,7 @@ START_TEST(metrics_counted)
 	unsigned long long rej = metrics_value(M_RCPT_REJECT);
 	unsigned long long acc = metrics_value(M_RCPT_ACCEPT);
 	unsigned long long txn = metrics_value(M_TRANSACTIONS);
-	unsigned long long par = metrics_value(M_ANOMALY_CLIENT_AUTH_PARAM);
+	unsigned long long par = metrics_anomaly_value(ANOMALY_CLIENT_AUTH_PARAM);
 	struct strbuf sb;
 
 	connect4("192.0.2.1");
@@ -728,7 +728,7 @@ START_TEST(metrics_counted)
 	ck_assert_uint_eq(metrics_value(M_RCPT_REJECT), rej + 1);
 	ck_assert_uint_eq(metrics_value(M_RCPT_ACCEPT), acc + 1);
 	ck_assert_uint_eq(metrics_value(M_TRANSACTIONS), txn + 1);
-	ck_assert_uint_eq(metrics_value(M_ANOMALY_CLIENT_AUTH_PARAM), par + 1);
+	ck_assert_uint_eq(metrics_anomaly_value(ANOMALY_CLIENT_AUTH_PARAM), par + 1);
 	strbuf_init(&sb);
 	metrics_render(&sb, 7, 3);
 	ck_assert_ptr_nonnull(strstr(strbuf_str(&sb),
@@ -740,6 +740,68 @@ START_TEST(metrics_counted)
 	ck_assert_ptr_nonnull(strstr(strbuf_str(&sb),
 	    "sessguard_anomalies_total{kind=\"client_auth_param\"} "));
 	strbuf_free(&sb);
+}
+END_TEST
+
+/*
+ * Issue 10 item 16: one name table, every kind counted under its own
+ * name, and nothing counted for a value that is not a kind (the old
+ * strcmp chain counted any unknown kind as client_auth_param).
+ */
+START_TEST(anomaly_kinds_table)
+{
+	unsigned long long before[ANOMALY_NKINDS];
+	struct strbuf sb;
+	unsigned k, j;
+	char	want[128];
+
+	for (k = 0; k < ANOMALY_NKINDS; k++) {
+		ck_assert_ptr_nonnull(anomaly_name((enum sg_anomaly)k));
+		for (j = 0; j < k; j++)
+			ck_assert_str_ne(anomaly_name((enum sg_anomaly)k),
+			    anomaly_name((enum sg_anomaly)j));
+	}
+	ck_assert_ptr_null(anomaly_name(ANOMALY_NKINDS));
+	ck_assert_ptr_null(anomaly_name((enum sg_anomaly)-1));
+	ck_assert_str_eq(anomaly_name(ANOMALY_AUTH_KEPT_ACROSS_TLS),
+	    "auth_kept_across_tls");
+	for (k = 0; k < ANOMALY_NKINDS; k++)
+		before[k] = metrics_anomaly_value((enum sg_anomaly)k);
+	metrics_anomaly(ANOMALY_NKINDS);
+	metrics_anomaly((enum sg_anomaly)1000);
+	for (k = 0; k < ANOMALY_NKINDS; k++)
+		ck_assert_uint_eq(metrics_anomaly_value((enum sg_anomaly)k),
+		    before[k]);
+	for (k = 0; k < ANOMALY_NKINDS; k++) {
+		metrics_anomaly((enum sg_anomaly)k);
+		for (j = 0; j < ANOMALY_NKINDS; j++)
+			ck_assert_uint_eq(metrics_anomaly_value((enum sg_anomaly)j),
+			    before[j] + (j <= k));
+	}
+	strbuf_init(&sb);
+	metrics_render(&sb, 0, 1);
+	for (k = 0; k < ANOMALY_NKINDS; k++) {
+		snprintf(want, sizeof(want),
+		    "sessguard_anomalies_total{kind=\"%s\"} %llu\n",
+		    anomaly_name((enum sg_anomaly)k), before[k] + 1);
+		ck_assert_msg(strstr(strbuf_str(&sb), want), "no %s", want);
+	}
+	strbuf_free(&sb);
+}
+END_TEST
+
+/* Each anomaly the session logs counts under the kind it logged. */
+START_TEST(anomaly_logged_and_counted_alike)
+{
+	unsigned long long unk = metrics_anomaly_value(ANOMALY_UNKNOWN_COMMAND);
+	unsigned long long par = metrics_anomaly_value(ANOMALY_CLIENT_AUTH_PARAM);
+
+	connect4("192.0.2.1");
+	session_on_unknown(s, "FOO");
+	ck_assert_str_eq(str_field(line_of("anomaly", 0), "kind"),
+	    "unknown_command");
+	ck_assert_uint_eq(metrics_anomaly_value(ANOMALY_UNKNOWN_COMMAND), unk + 1);
+	ck_assert_uint_eq(metrics_anomaly_value(ANOMALY_CLIENT_AUTH_PARAM), par);
 }
 END_TEST
 
@@ -876,6 +938,8 @@ main(void)
 	tcase_add_test(tc, auth_results_plan);
 	tcase_add_test(tc, auth_results_off_or_unauthenticated);
 	tcase_add_test(tc, metrics_counted);
+	tcase_add_test(tc, anomaly_kinds_table);
+	tcase_add_test(tc, anomaly_logged_and_counted_alike);
 	tcase_add_test(tc, pseudonymized_log);
 	tcase_add_test(tc, pseudonymized_local_part);
 	tcase_add_test(tc, pseudonymize_key_errors);
