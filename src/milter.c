@@ -17,7 +17,15 @@
  *	xxfi_negotiate asks for SMFIP_RCPT_REJ (recipients the MTA rejected
  *	itself still reach the log), skips no stage, and asks for the macros
  *	sessguard reads, so that neither Postfix nor Sendmail needs its macro
- *	lists changed.
+ *	lists changed: the TLS macros at HELO, MAIL and RCPT (S3: a client
+ *	need not send EHLO after STARTTLS), the login at HELO too (an MTA
+ *	that keeps a pre-TLS login reports it at the EHLO after STARTTLS).
+ *
+ *	The SASL macros reach the core only as the report of the event at
+ *	hand: libmilter keeps each stage's macros until the MTA sends that
+ *	stage's set again, and smfi_getsymval() falls back to earlier stages,
+ *	so a value left from an earlier MAIL or from HELO is dropped (see
+ *	get_says()).
  *
  *	A permitted recipient gets SMFIS_CONTINUE, never SMFIS_ACCEPT, which
  *	would end filtering of the whole message.
@@ -46,10 +54,30 @@
 
 #define MAX_ARGS	64	/* ESMTP parameters kept of one MAIL/RCPT */
 
+/*
+ * The SASL macros, read only as this event's own report. libmilter keeps
+ * the macros of each stage until the MTA sends that stage's set again
+ * (a new MAIL does not clear the MAIL set: when the MTA sends no macros
+ * with it, the previous MAIL's are still there) and smfi_getsymval()
+ * falls back from the latest stage to earlier ones. A value is this
+ * event's own only if it lies in a macro buffer that is neither the HELO
+ * set nor the set an earlier MAIL or RCPT event saw: libmilter allocates
+ * a stage's new buffer before it frees the old one, so a fresh set never
+ * has the address of the set it replaces. The addresses seen are
+ * forgotten when libmilter frees those sets (HELO frees MAIL and later,
+ * MAIL frees RCPT and later), so a reused address is never mistaken.
+ */
+enum sasl_sym { SYM_AUTHEN, SYM_TYPE, SYM_AUTHOR, NSYM };
+static const char *const sym_name[NSYM] = {
+	"{auth_authen}", "{auth_type}", "{auth_author}"
+};
+enum stage { STAGE_HELO, STAGE_MAIL, STAGE_RCPT, NSTAGE };
+
 /* The private data of one connection. */
 struct conn {
 	struct sg_session  *session;
 	struct sg_snapshot *snap;	/* the configuration it uses */
+	const char *seen[NSTAGE][NSYM];	/* value addresses seen per stage */
 };
 
 static struct sg_session *
@@ -107,11 +135,18 @@ mlfi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	*pf3 = 0;
 	if (f0 & SMFIF_SETSYMLIST) {
 		smfi_setsymlist(ctx, SMFIM_CONNECT, "j {daemon_name}");
-		smfi_setsymlist(ctx, SMFIM_HELO,
+		/*
+		 * TLS at every event (S3: the client need not send EHLO
+		 * after STARTTLS); the login at HELO too, to see one that
+		 * the MTA keeps across STARTTLS.
+		 */
+		smfi_setsymlist(ctx, SMFIM_HELO, "{tls_version} {cipher} "
+		    "{cipher_bits} {auth_authen} {auth_type}");
+		smfi_setsymlist(ctx, SMFIM_ENVFROM, "i {auth_type} "
+		    "{auth_authen} {auth_author} {tls_version} {cipher} "
+		    "{cipher_bits}");
+		smfi_setsymlist(ctx, SMFIM_ENVRCPT, "{rcpt_mailer} "
 		    "{tls_version} {cipher} {cipher_bits}");
-		smfi_setsymlist(ctx, SMFIM_ENVFROM,
-		    "i {auth_type} {auth_authen} {auth_author}");
-		smfi_setsymlist(ctx, SMFIM_ENVRCPT, "{rcpt_mailer}");
 		smfi_setsymlist(ctx, SMFIM_EOM, "i");
 	}
 	return SMFIS_CONTINUE;
@@ -154,40 +189,67 @@ mlfi_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
 	return SMFIS_CONTINUE;
 }
 
+/* The SASL macros of this stage's own set; see sasl_sym above. */
+static void
+get_says(SMFICTX *ctx, enum stage stage, struct sg_mta_says *says)
+{
+	struct conn *c = smfi_getpriv(ctx);
+	const char *v[NSYM];
+	int	i, st;
+
+	memset(says, 0, sizeof(*says));
+	/* TLS never goes away: its macros from any stage are the truth */
+	says->tls.version = getsym(ctx, "{tls_version}");
+	says->tls.cipher = getsym(ctx, "{cipher}");
+	says->tls.bits = getsym(ctx, "{cipher_bits}");
+	if (c == NULL)
+		return;
+	for (st = stage + 1; st < NSTAGE; st++)	/* libmilter freed them */
+		for (i = 0; i < NSYM; i++)
+			c->seen[st][i] = NULL;
+	for (i = 0; i < NSYM; i++) {
+		const char *p = getsym(ctx, sym_name[i]);
+
+		v[i] = NULL;
+		for (st = 0; st < (int)stage && p; st++)
+			if (p == c->seen[st][i])
+				p = NULL;	/* an earlier stage's value */
+		if (p == NULL)
+			c->seen[stage][i] = NULL;  /* not in this stage's set */
+		else if (p != c->seen[stage][i])
+			c->seen[stage][i] = v[i] = p;	/* sent with this event */
+		/* else: the set an earlier event of this stage saw */
+	}
+	says->login = v[SYM_AUTHEN];
+	says->mech = v[SYM_TYPE];
+	says->auth_param = v[SYM_AUTHOR];
+}
+
 static sfsistat
 mlfi_helo(SMFICTX *ctx, char *helo)
 {
 	struct sg_session *s = get_session(ctx);
-	struct sg_tls_macros tls;
+	struct sg_mta_says says;
 
 	if (s == NULL)
 		return SMFIS_TEMPFAIL;
-	tls.version = getsym(ctx, "{tls_version}");
-	tls.cipher = getsym(ctx, "{cipher}");
-	tls.bits = getsym(ctx, "{cipher_bits}");
-	session_on_helo(s, helo, &tls);
+	get_says(ctx, STAGE_HELO, &says);
+	session_on_helo(s, helo, &says);
 	return SMFIS_CONTINUE;
 }
 
-static void
-get_auth(SMFICTX *ctx, struct sg_auth_macros *am)
-{
-	am->authen = getsym(ctx, "{auth_authen}");
-	am->type = getsym(ctx, "{auth_type}");
-	am->author = getsym(ctx, "{auth_author}");
-}
 
 static sfsistat
 mlfi_envfrom(SMFICTX *ctx, char **argv)
 {
 	struct sg_session *s = get_session(ctx);
-	struct sg_auth_macros am;
+	struct sg_mta_says says;
 
 	if (s == NULL)
 		return SMFIS_TEMPFAIL;
 	refresh_config(ctx);
-	get_auth(ctx, &am);
-	session_on_mail(s, (const char *const *)argv, count_args(argv), &am);
+	get_says(ctx, STAGE_MAIL, &says);
+	session_on_mail(s, (const char *const *)argv, count_args(argv), &says);
 	return SMFIS_CONTINUE;
 }
 
@@ -215,7 +277,7 @@ static sfsistat
 mlfi_envrcpt(SMFICTX *ctx, char **argv)
 {
 	struct sg_session *s = get_session(ctx);
-	struct sg_auth_macros am;
+	struct sg_mta_says says;
 	struct sg_rcpt_result res;
 
 	if (s == NULL) {
@@ -224,8 +286,8 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
 		set_reply(ctx, &res);
 		return SMFIS_TEMPFAIL;
 	}
-	get_auth(ctx, &am);
-	session_on_rcpt(s, (const char *const *)argv, count_args(argv), &am,
+	get_says(ctx, STAGE_RCPT, &says);
+	session_on_rcpt(s, (const char *const *)argv, count_args(argv), &says,
 	    getsym(ctx, "{rcpt_mailer}"), &res);
 	switch (res.verdict) {
 	case VERDICT_REJECT:

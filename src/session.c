@@ -105,6 +105,9 @@ struct sg_session {
 	int		 tls_active;
 	unsigned	 tls_boundary_seq;	/* 0: no boundary seen */
 	unsigned	 auth_discarded_seq;	/* 0: nothing discarded */
+	int		 no_auth_since_tls;	/* boundary seen, no EHLO since */
+	char		 kept_user[SG_NAME_MAX]; /* pre-TLS login still reported */
+	unsigned	 kept_noted;		/* txn + 1 when last logged */
 
 	struct sg_auth	 auth;
 
@@ -345,6 +348,7 @@ enum auth_change {
 	AUTH_NEW,		/* first report */
 	AUTH_CHANGED,		/* a different identity (S5) */
 	AUTH_CARRIED,		/* not reported, remembered (S2) */
+	AUTH_KEPT,		/* a pre-TLS login the MTA still reports (S3) */
 };
 
 /*
@@ -354,14 +358,27 @@ enum auth_change {
  * identity that a change replaced.
  */
 static enum auth_change
-note_auth(struct sg_session *s, const struct sg_auth_macros *am, int at_mail,
+note_auth(struct sg_session *s, const struct sg_mta_says *says, int at_mail,
     unsigned seq, struct sg_auth *old)
 {
-	const char *authen = am ? am->authen : NULL;
-	const char *type = am ? am->type : NULL;
+	const char *authen = says ? says->login : NULL;
+	const char *type = says ? says->mech : NULL;
 	char	user[SG_NAME_MAX];
 
 	*old = s->auth;
+	if (!empty(authen) && s->tls_boundary_seq) {
+		/*
+		 * S3: between STARTTLS and the next EHLO no AUTH can happen,
+		 * so a login the MTA reports there predates TLS; and while
+		 * the MTA keeps reporting that login, it is still that one
+		 * (an MTA that keeps it also refuses a new AUTH).
+		 */
+		copy_bounded(user, sizeof(user), authen);
+		if (s->no_auth_since_tls && s->kept_user[0] == '\0')
+			memcpy(s->kept_user, user, sizeof(user));
+		if (s->kept_user[0] && strcmp(s->kept_user, user) == 0)
+			return AUTH_KEPT;
+	}
 	if (empty(authen)) {
 		if (!s->auth.valid)
 			return AUTH_NONE;
@@ -403,6 +420,13 @@ auth_anomalies(struct sg_session *s, enum auth_change what,
 		    "at this MAIL; %s (%s) from seq %u still stands",
 		    shown(s, s->auth.user, a),
 		    s->auth.mech[0] ? s->auth.mech : "?", s->auth.since_seq);
+	else if (what == AUTH_KEPT && s->kept_noted != s->txn + 1) {
+		s->kept_noted = s->txn + 1;	/* once a transaction */
+		anomaly(s, ANOMALY_AUTH_KEPT_ACROSS_TLS, "the MTA still reports "
+		    "login %s from before STARTTLS at seq %u; it stays "
+		    "discarded (RFC 3207 section 4.2)", shown(s, s->kept_user, a),
+		    s->tls_boundary_seq);
+	}
 }
 
 /* Events. */
@@ -429,7 +453,7 @@ session_on_connect(struct sg_session *s, const char *name,
 
 /* version, cipher, bits (a number when the MTA gives one) */
 static void
-put_tls(struct evline *l, const struct sg_tls_macros *tls)
+put_tls(struct evline *l, const struct sg_tls_info *tls)
 {
 	const char *b = tls->bits;
 
@@ -441,61 +465,92 @@ put_tls(struct evline *l, const struct sg_tls_macros *tls)
 		evlog_str(l, "bits", empty(b) ? NULL : b);
 }
 
-void
-session_on_helo(struct sg_session *s, const char *helo,
-    const struct sg_tls_macros *tls)
+static int
+tls_on(const struct sg_mta_says *says)
+{
+	return says && (!empty(says->tls.version) || !empty(says->tls.cipher));
+}
+
+/*
+ * S3: the TLS state the MTA reports at any event. The first event in TLS
+ * after the session was seen in plaintext is the boundary: it logs a tls
+ * event and discards the login and the HELO name (RFC 3207 section 4.2).
+ */
+static void
+note_tls(struct sg_session *s, const struct sg_mta_says *says)
 {
 	struct evline l;
-	int	tls_now;
 
-	tls_now = tls && (!empty(tls->version) || !empty(tls->cipher));
-	txn_clear(s);
-	if (tls_now && !s->tls_active) {
-		s->tls_active = 1;
-		begin(s, &l, "tls");
-		put_tls(&l, tls);
-		evlog_end(&l);
-		if (s->plaintext_seen) {
-			/* RFC 3207 4.2: forget what the client said before TLS */
-			s->tls_boundary_seq = s->seq;
-			if (s->auth.valid) {
-				s->auth_discarded_seq = s->seq;
-				memset(&s->auth, 0, sizeof(s->auth));
-			}
-			s->helo_seen = 0;
-			s->helo[0] = '\0';
-		}
-	} else if (!tls_now) {
-		s->plaintext_seen = 1;
+	if (!tls_on(says)) {
+		if (!s->tls_active)
+			s->plaintext_seen = 1;
+		return;
 	}
+	if (s->tls_active)
+		return;
+	s->tls_active = 1;
+	begin(s, &l, "tls");
+	put_tls(&l, &says->tls);
+	evlog_end(&l);
+	if (!s->plaintext_seen)
+		return;			/* TLS from the start (smtps) */
+	s->tls_boundary_seq = s->seq;
+	s->no_auth_since_tls = 1;
+	if (s->auth.valid) {
+		s->auth_discarded_seq = s->seq;
+		memset(&s->auth, 0, sizeof(s->auth));
+	}
+	s->helo_seen = 0;
+	s->helo[0] = '\0';
+}
+
+void
+session_on_helo(struct sg_session *s, const char *helo,
+    const struct sg_mta_says *says)
+{
+	struct evline l;
+	struct sg_auth old;
+	enum auth_change what = AUTH_NONE;
+	int	tls_now = tls_on(says);
+
+	txn_clear(s);
+	note_tls(s, says);
 	s->helo_seen = 1;
 	copy_bounded(s->helo, sizeof(s->helo), helo ? helo : "");
 	begin(s, &l, "helo");
 	evlog_str(&l, "helo", helo ? helo : "");
 	if (tls_now) {
 		evlog_obj_begin(&l, "tls");
-		put_tls(&l, tls);
+		put_tls(&l, &says->tls);
 		evlog_obj_end(&l);
 	} else {
 		evlog_null(&l, "tls");
 	}
 	evlog_end(&l);
+	/*
+	 * A login reported at HELO counts only to catch one kept across
+	 * STARTTLS; otherwise MAIL reports it (and dates it).
+	 */
+	if (s->no_auth_since_tls && says && !empty(says->login))
+		what = note_auth(s, says, 0, s->seq, &old);
+	s->no_auth_since_tls = 0;	/* AUTH may follow this EHLO */
+	auth_anomalies(s, what, &old);
 }
 
 static const char *
-auth_param(const char *const *argv, size_t argc, const struct sg_auth_macros *am)
+auth_param(const char *const *argv, size_t argc, const struct sg_mta_says *says)
 {
 	size_t	i;
 
 	for (i = 1; i < argc; i++)
 		if (argv[i] && strncasecmp(argv[i], "AUTH=", 5) == 0)
 			return argv[i] + 5;
-	return am && !empty(am->author) ? am->author : NULL;
+	return says && !empty(says->auth_param) ? says->auth_param : NULL;
 }
 
 void
 session_on_mail(struct sg_session *s, const char *const *argv, size_t argc,
-    const struct sg_auth_macros *am)
+    const struct sg_mta_says *says)
 {
 	struct evline l;
 	struct sg_auth old;
@@ -504,18 +559,17 @@ session_on_mail(struct sg_session *s, const char *const *argv, size_t argc,
 	char	buf[SHOWN_MAX];
 	size_t	i;
 
-	if (!s->tls_active)
-		s->plaintext_seen = 1;
+	note_tls(s, says);
 	txn_clear(s);
 	s->txn++;
 	s->transactions++;
 	metrics_count(M_TRANSACTIONS);
 	s->in_txn = 1;
-	param = auth_param(argv, argc, am);
+	param = auth_param(argv, argc, says);
 
 	s->seq++;
 	s->abort_last = 0;
-	what = note_auth(s, am, 1, s->seq, &old);
+	what = note_auth(s, says, 1, s->seq, &old);
 	evlog_begin(&l, s->log, &s->line, s->id, s->seq, "mail");
 	evlog_int(&l, "txn", s->txn);
 	evlog_str(&l, "sender", shown(s, argc > 0 ? argv[0] : NULL, buf));
@@ -560,15 +614,20 @@ reason_authenticated(const struct sg_session *s, char *buf, size_t size)
 static void
 reason_refused(const struct sg_session *s, char *buf, size_t size)
 {
+	size_t	n;
+
 	if (s->auth_discarded_seq)
-		snprintf(buf, size, "not authenticated: auth discarded by "
-		    "STARTTLS at seq %u", s->auth_discarded_seq);
+		n = (size_t)snprintf(buf, size, "not authenticated: auth "
+		    "discarded by STARTTLS at seq %u", s->auth_discarded_seq);
 	else if (s->tls_boundary_seq)
-		snprintf(buf, size, "not authenticated since STARTTLS at seq %u "
-		    "(a login before it does not count, RFC 3207)",
-		    s->tls_boundary_seq);
+		n = (size_t)snprintf(buf, size, "not authenticated since "
+		    "STARTTLS at seq %u (a login before it does not count, "
+		    "RFC 3207)", s->tls_boundary_seq);
 	else
-		snprintf(buf, size, "not authenticated");
+		n = (size_t)snprintf(buf, size, "not authenticated");
+	if (s->kept_user[0] && n < size)
+		snprintf(buf + n, size - n, "; the MTA still reports the "
+		    "login from before STARTTLS");
 }
 
 static void
@@ -660,7 +719,7 @@ tempfail_result(struct sg_rcpt_result *res, const char *why)
 
 void
 session_on_rcpt(struct sg_session *s, const char *const *argv, size_t argc,
-    const struct sg_auth_macros *am, const char *rcpt_mailer,
+    const struct sg_mta_says *says, const char *rcpt_mailer,
     struct sg_rcpt_result *res)
 {
 	struct evline l;
@@ -670,12 +729,11 @@ session_on_rcpt(struct sg_session *s, const char *const *argv, size_t argc,
 	const char *rcpt = argc > 0 && argv[0] ? argv[0] : "";
 	char	reason[1024], shownbuf[SHOWN_MAX];
 
-	if (!s->tls_active)
-		s->plaintext_seen = 1;
+	note_tls(s, says);
 	s->seq++;
 	s->abort_last = 0;
 	s->rcpts++;
-	what = note_auth(s, am, 0, s->seq, &old);
+	what = note_auth(s, says, 0, s->seq, &old);
 	pr = policy_decide_rcpt(s->cfg, s->client.family ? &s->client : NULL,
 	    rcpt, s->auth.valid);
 	reason_policy(s, &pr, rcpt, reason, sizeof(reason));

@@ -9,17 +9,23 @@
 
 struct sg_session;
 
-/* Macros the MTA reported at HELO (TLS) and at MAIL/RCPT (SASL); any may be NULL. */
-struct sg_tls_macros {
-	const char *version;
+/*
+ * What the MTA says at one event, in no protocol's words. Every field
+ * may be NULL or empty, meaning "not said at this event": a front end
+ * passes only what the MTA reported for this very event, never a value
+ * left over from an earlier one.
+ */
+struct sg_tls_info {
+	const char *version;	/* e.g. TLSv1.3; set: the session is in TLS */
 	const char *cipher;
 	const char *bits;
 };
 
-struct sg_auth_macros {
-	const char *authen;	/* {auth_authen}: the SASL login, the only proof */
-	const char *type;	/* {auth_type}: the mechanism */
-	const char *author;	/* {auth_author}: the client's AUTH= claim */
+struct sg_mta_says {
+	struct sg_tls_info tls;	/* TLS state (S3); empty: plaintext */
+	const char *login;	/* SASL login: the only proof (S1) */
+	const char *mech;	/* SASL mechanism */
+	const char *auth_param;	/* the client's AUTH= claim, never trusted */
 };
 
 enum sg_verdict {
@@ -59,11 +65,11 @@ void	session_set_config(struct sg_session *, const struct sg_config *);
 void	session_on_connect(struct sg_session *, const char *,
 	    const struct sockaddr *, const char *);
 void	session_on_helo(struct sg_session *, const char *,
-	    const struct sg_tls_macros *);
+	    const struct sg_mta_says *);
 void	session_on_mail(struct sg_session *, const char *const *, size_t,
-	    const struct sg_auth_macros *);
+	    const struct sg_mta_says *);
 void	session_on_rcpt(struct sg_session *, const char *const *, size_t,
-	    const struct sg_auth_macros *, const char *,
+	    const struct sg_mta_says *, const char *,
 	    struct sg_rcpt_result *);
 void	session_on_data(struct sg_session *);
 void	session_on_header(struct sg_session *, const char *, const char *);

@@ -262,19 +262,20 @@ args_of(const struct ev *ev, const char **argv)
 	return n;
 }
 
-static const struct sg_auth_macros *
-auth_of(const struct ev *ev, struct sg_auth_macros *am)
+static const struct sg_mta_says *
+auth_of(const struct ev *ev, struct sg_mta_says *am)
 {
 	size_t	i;
 	int	any = 0;
 
-	am->authen = macro(ev, "{auth_authen}");
-	am->type = macro(ev, "{auth_type}");
-	am->author = macro(ev, "{auth_author}");
+	memset(am, 0, sizeof(*am));
+	am->login = macro(ev, "{auth_authen}");
+	am->mech = macro(ev, "{auth_type}");
+	am->auth_param = macro(ev, "{auth_author}");
 	for (i = 1; i < ev->n; i++)
 		if (strcmp(ev->f[i], "{}") == 0)
 			any = 1;
-	if (am->authen || am->type || am->author || any)
+	if (am->login || am->mech || am->auth_param || any)
 		return am;
 	return NULL;
 }
@@ -325,11 +326,11 @@ enum auth_what { A_NONE, A_SAME, A_NEW, A_CHANGED, A_CARRIED };
 
 /* What the MTA's auth macros do to the model at event seq (note_auth). */
 static enum auth_what
-model_auth(struct model *m, const struct sg_auth_macros *am, int at_mail,
+model_auth(struct model *m, const struct sg_mta_says *am, int at_mail,
     unsigned seq)
 {
-	const char *authen = am ? am->authen : NULL;
-	const char *type = am ? am->type : NULL;
+	const char *authen = am ? am->login : NULL;
+	const char *type = am ? am->mech : NULL;
 	char	user[NAME_MAX_B + 1];
 	enum auth_what w;
 
@@ -707,8 +708,8 @@ do_rcpt(struct check *ck, struct sg_session *s, struct model *m,
     const struct ev *ev)
 {
 	const char *argv[MAXFIELDS], *rcpt, *mailer, *line;
-	struct sg_auth_macros amb;
-	const struct sg_auth_macros *am = auth_of(ev, &amb);
+	struct sg_mta_says amb;
+	const struct sg_mta_says *am = auth_of(ev, &amb);
 	struct sg_rcpt_result res;
 	struct want w[4];
 	enum policy_why why;
@@ -823,8 +824,8 @@ do_mail(struct check *ck, struct sg_session *s, struct model *m,
     const struct ev *ev)
 {
 	const char *argv[MAXFIELDS], *line, *param = NULL;
-	struct sg_auth_macros amb;
-	const struct sg_auth_macros *am = auth_of(ev, &amb);
+	struct sg_mta_says amb;
+	const struct sg_mta_says *am = auth_of(ev, &amb);
 	struct want w[8];
 	enum auth_what a;
 	size_t	argc = args_of(ev, argv), nw = 0, i;
@@ -840,8 +841,8 @@ do_mail(struct check *ck, struct sg_session *s, struct model *m,
 	for (i = 1; i < argc && !param; i++)
 		if (strncasecmp(argv[i], "AUTH=", 5) == 0)
 			param = argv[i] + 5;
-	if (param == NULL && am && !empty(am->author))
-		param = am->author;
+	if (param == NULL && am && !empty(am->auth_param))
+		param = am->auth_param;
 	a = model_auth(m, am, 1, m->seq);
 	add(w, &nw, "mail", NULL);
 	if (!m->helo_ever)
@@ -873,7 +874,8 @@ static void
 do_helo(struct check *ck, struct sg_session *s, struct model *m,
     const struct ev *ev)
 {
-	struct sg_tls_macros tls;
+	struct sg_mta_says says;
+	struct sg_tls_info tls;
 	const char *helo = field(ev, 1), *line;
 	struct want w[2];
 	size_t	nw = 0;
@@ -906,7 +908,9 @@ do_helo(struct check *ck, struct sg_session *s, struct model *m,
 	add(w, &nw, "helo", NULL);
 	m->seq += (unsigned)nw;
 
-	session_on_helo(s, helo, with_tls ? &tls : NULL);
+	memset(&says, 0, sizeof(says));
+	says.tls = tls;
+	session_on_helo(s, helo, with_tls ? &says : NULL);
 	line = check_lines(ck, s, m, w, nw, first, "helo");
 	if (line == NULL)
 		return;

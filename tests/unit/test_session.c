@@ -181,19 +181,20 @@ helo(const char *name)
 static void
 helo_tls(const char *name)
 {
-	struct sg_tls_macros tls = { "TLSv1.3", "TLS_AES_256_GCM_SHA384", "256" };
+	struct sg_mta_says says = {
+		{ "TLSv1.3", "TLS_AES_256_GCM_SHA384", "256" }, NULL, NULL, NULL };
 
-	session_on_helo(s, name, &tls);
+	session_on_helo(s, name, &says);
 }
 
 static void
 mail_auth(const char *sender, const char *user, const char *mech,
     const char *author)
 {
-	struct sg_auth_macros am = { user, mech, author };
+	struct sg_mta_says says = { { NULL, NULL, NULL }, user, mech, author };
 	const char *argv[] = { sender };
 
-	session_on_mail(s, argv, 1, &am);
+	session_on_mail(s, argv, 1, &says);
 }
 
 static void
@@ -338,7 +339,7 @@ END_TEST
 
 START_TEST(s2_rcpt_macros_alone_do_not_mark_carried)
 {
-	struct sg_auth_macros am = { NULL, NULL, NULL };
+	struct sg_mta_says am = { { NULL, NULL, NULL }, NULL, NULL, NULL };
 	struct sg_rcpt_result res;
 	const char *argv[] = { "<x@remote.test>" };
 
@@ -408,6 +409,122 @@ START_TEST(s3_tls_from_the_start_is_no_boundary)
 	session_on_abort(s);
 	ck_assert(session_authenticated(s));
 	ck_assert_int_eq(count_of("tls"), 1);
+}
+END_TEST
+
+/* S3 at MAIL or RCPT: no EHLO after STARTTLS (issue 10 item 2). */
+
+static void
+mail_tls(const char *sender, const char *user)
+{
+	struct sg_mta_says says = {
+		{ "TLSv1.3", "TLS_AES_256_GCM_SHA384", "256" }, user,
+		user ? "PLAIN" : NULL, NULL };
+	const char *argv[] = { sender };
+
+	session_on_mail(s, argv, 1, &says);
+}
+
+START_TEST(s3_boundary_at_mail)
+{
+	connect4("192.0.2.10");
+	helo("plain");
+	mail_auth("<alice@example.org>", "alice", "PLAIN", NULL);
+	ck_assert_int_eq(rcpt("<x@remote.test>"), VERDICT_ACCEPT);
+	session_on_abort(s);
+	mail_tls("<alice@example.org>", NULL);
+	ck_assert(!session_authenticated(s));
+	ck_assert_int_eq(count_of("tls"), 1);
+	ck_assert_int_eq(rcpt("<x@remote.test>"), VERDICT_REJECT);
+	ck_assert_ptr_nonnull(strstr(str_field(line_of("rcpt", 1), "reason"),
+	    "auth discarded by STARTTLS"));
+	ck_assert_int_eq(count_of("anomaly"), 1);	/* mail_without_helo */
+	ck_assert_str_eq(str_field(line_of("anomaly", 0), "kind"),
+	    "mail_without_helo");
+	check_all_lines();
+}
+END_TEST
+
+START_TEST(s3_boundary_at_rcpt)
+{
+	struct sg_mta_says tls = {
+		{ "TLSv1.2", "ECDHE-RSA-AES256-GCM-SHA384", "256" },
+		NULL, NULL, NULL };
+	struct sg_rcpt_result res;
+	const char *argv[] = { "<x@remote.test>" };
+
+	connect4("192.0.2.10");
+	helo("plain");
+	mail_auth("<alice@example.org>", "alice", "PLAIN", NULL);
+	session_on_rcpt(s, argv, 1, &tls, NULL, &res);
+	ck_assert_int_eq(res.verdict, VERDICT_REJECT);
+	ck_assert_int_eq(count_of("tls"), 1);
+	ck_assert_ptr_nonnull(strstr(str_field(line_of("rcpt", 0), "reason"),
+	    "auth discarded by STARTTLS"));
+}
+END_TEST
+
+/* S3: a login the MTA keeps across STARTTLS (issue 10 item 3). */
+
+START_TEST(s3_kept_login_at_helo_stays_discarded)
+{
+	struct sg_mta_says says = {
+		{ "TLSv1.3", "TLS_AES_256_GCM_SHA384", "256" }, "alice", "PLAIN",
+		NULL };
+
+	connect4("192.0.2.10");
+	helo("plain");
+	mail_auth("<alice@example.org>", "alice", "PLAIN", NULL);
+	session_on_abort(s);
+	session_on_helo(s, "tls", &says);
+	ck_assert(!session_authenticated(s));
+	ck_assert_str_eq(str_field(line_of("anomaly", 0), "kind"),
+	    "auth_kept_across_tls");
+	mail_tls("<alice@example.org>", "alice");
+	ck_assert(!session_authenticated(s));
+	ck_assert_int_eq(rcpt("<x@remote.test>"), VERDICT_REJECT);
+	ck_assert_int_eq(rcpt("<y@remote.test>"), VERDICT_REJECT);
+	ck_assert_ptr_nonnull(strstr(str_field(line_of("rcpt", 0), "reason"),
+	    "STARTTLS"));
+	/* once at the HELO, once for the transaction */
+	ck_assert_int_eq(count_of("anomaly"), 2);
+	ck_assert_int_eq(metrics_anomaly_value(ANOMALY_AUTH_KEPT_ACROSS_TLS) > 0, 1);
+	session_on_abort(s);
+	/* a fresh AUTH inside TLS as another user counts */
+	mail_tls("<bob@example.org>", "bob");
+	ck_assert(session_authenticated(s));
+	ck_assert_int_eq(rcpt("<x@remote.test>"), VERDICT_ACCEPT);
+	check_all_lines();
+}
+END_TEST
+
+START_TEST(s3_kept_login_at_mail_without_ehlo)
+{
+	connect4("192.0.2.10");
+	helo("plain");
+	mail_auth("<alice@example.org>", "alice", "PLAIN", NULL);
+	session_on_abort(s);
+	mail_tls("<alice@example.org>", "alice");
+	ck_assert(!session_authenticated(s));
+	ck_assert_int_eq(rcpt("<x@remote.test>"), VERDICT_REJECT);
+	ck_assert_int_eq(count_of("tls"), 1);
+	ck_assert_ptr_nonnull(strstr(evlog_memory_text(log_),
+	    "\"kind\":\"auth_kept_across_tls\""));
+}
+END_TEST
+
+/* Postfix resets SASL at STARTTLS: a new AUTH, even as the same user, counts. */
+START_TEST(s3_fresh_auth_after_ehlo_counts)
+{
+	connect4("192.0.2.10");
+	helo("plain");
+	mail_auth("<alice@example.org>", "alice", "PLAIN", NULL);
+	session_on_abort(s);
+	helo_tls("tls");
+	mail_tls("<alice@example.org>", "alice");
+	ck_assert(session_authenticated(s));
+	ck_assert_int_eq(rcpt("<x@remote.test>"), VERDICT_ACCEPT);
+	ck_assert_ptr_null(strstr(evlog_memory_text(log_), "auth_kept"));
 }
 END_TEST
 
@@ -939,6 +1056,11 @@ main(void)
 	tcase_add_test(tc, auth_results_off_or_unauthenticated);
 	tcase_add_test(tc, metrics_counted);
 	tcase_add_test(tc, anomaly_kinds_table);
+	tcase_add_test(tc, s3_boundary_at_mail);
+	tcase_add_test(tc, s3_boundary_at_rcpt);
+	tcase_add_test(tc, s3_kept_login_at_helo_stays_discarded);
+	tcase_add_test(tc, s3_kept_login_at_mail_without_ehlo);
+	tcase_add_test(tc, s3_fresh_auth_after_ehlo_counts);
 	tcase_add_test(tc, anomaly_logged_and_counted_alike);
 	tcase_add_test(tc, pseudonymized_log);
 	tcase_add_test(tc, pseudonymized_local_part);
