@@ -5,20 +5,21 @@
  *	#include "session.h"
  *
  *	void session_ids_init(void)
- *	struct sg_session *session_new(cfg, log)
+ *	struct sg_session *session_new(cfg, log, front)
  *	void session_free(s)
  *	void session_set_config(s, cfg)
  *
- *	void session_on_connect(s, name, sa, daemon)
- *	void session_on_helo(s, helo, tls)
- *	void session_on_mail(s, argv, argc, auth)
- *	void session_on_rcpt(s, argv, argc, auth, rcpt_mailer, result)
+ *	void session_on_connect(s, name, addr, port, daemon)
+ *	void session_on_helo(s, helo, says)
+ *	void session_on_mail(s, sender, params, nparams, says)
+ *	void session_on_rcpt(s, rcpt, params, nparams, mta_rejected, says,
+ *		result)
  *	void session_on_data(s), session_on_eoh(s), session_on_abort(s)
  *	void session_on_header(s, name, value), session_on_body(s, len)
  *	void session_on_eom(s, queue_id)
  *	void session_ar_plan(s, plan)
  *	void session_on_unknown(s, command)
- *	void session_on_close(s)
+ *	void session_on_close(s, how)
  * DESCRIPTION
  *	One sg_session follows one SMTP connection as the MTA reports it,
  *	with the rules of SPEC section 1:
@@ -29,9 +30,12 @@
  *	S2: authentication lasts the connection: across aborts (RSET),
  *	    completed transactions and repeated HELO. When the MTA stops
  *	    reporting it, the identity is carried (source "carried").
- *	S3: the first HELO with TLS macros after the session was seen in
- *	    plaintext is a TLS boundary: authentication and HELO name are
- *	    discarded (RFC 3207 section 4.2).
+ *	S3: the first event (HELO, MAIL or RCPT) whose TLS state is set
+ *	    after the session was seen in plaintext is a TLS boundary:
+ *	    authentication and HELO name are discarded (RFC 3207 section
+ *	    4.2). A login the MTA reports where no AUTH can have happened
+ *	    since (before the next EHLO) predates TLS and stays discarded
+ *	    while the MTA keeps reporting it (auth_kept_across_tls).
  *	S4: transaction state goes at abort, end of message and HELO; the
  *	    transaction number grows with every MAIL.
  *	S5: a different identity in the same TLS epoch is an anomaly; the
@@ -47,8 +51,12 @@
  *	RFC 8601): which incoming ones claiming our authserv-id to delete,
  *	and the one to add for an authenticated session.
  *
- *	The module knows nothing of libmilter: the milter layer (or a test,
- *	or another front end) feeds it plain strings. Values from the wire are
+ *	The module knows no protocol: a front end (the milter, the policy
+ *	server, a test) feeds it plain strings, as session.h describes, and
+ *	says which events it can see (struct sg_front): an anomaly about an
+ *	event that front end cannot see is never raised. Sessions and live
+ *	sessions are counted here (session_new, session_free), with the
+ *	rest of the metrics. Values from the wire are
  *	kept in fixed, bounded fields, so events never allocate; the only
  *	allocation is the session itself and its reusable log buffer.
  *
@@ -90,6 +98,7 @@ struct sg_auth {
 
 struct sg_session {
 	const struct sg_config *cfg;
+	const struct sg_front *front;
 	struct evlog	*log;
 	struct strbuf	 line;
 	char		 id[32];
@@ -121,13 +130,15 @@ struct sg_session {
 
 	unsigned	 transactions;
 	unsigned	 resets;
-	int		 abort_last;	/* the latest event was an abort */
 	unsigned	 rcpts;
 	unsigned	 rejected;
 };
 
 static char id_prefix[16];
 static atomic_ulong id_counter;
+
+const struct sg_front sg_front_milter = { "milter", SG_SEES_ALL };
+const struct sg_front sg_front_policy = { "policy", SG_SEES_MAIL };
 
 void
 session_ids_init(void)
@@ -140,7 +151,8 @@ session_ids_init(void)
 }
 
 struct sg_session *
-session_new(const struct sg_config *cfg, struct evlog *log)
+session_new(const struct sg_config *cfg, struct evlog *log,
+    const struct sg_front *front)
 {
 	struct sg_session *s;
 	unsigned long n;
@@ -150,12 +162,15 @@ session_new(const struct sg_config *cfg, struct evlog *log)
 	if (id_prefix[0] == '\0')
 		session_ids_init();
 	s->cfg = cfg;
+	s->front = front ? front : &sg_front_milter;
 	s->log = log;
 	strbuf_init(&s->line);
 	n = atomic_fetch_add(&id_counter, 1) + 1;
 	snprintf(s->id, sizeof(s->id), "%s.%lu", id_prefix, n);
 	clock_gettime(CLOCK_MONOTONIC, &s->start);
 	strcpy(s->client_addr, "unknown");
+	metrics_count(M_SESSIONS);
+	metrics_live(1);
 	return s;
 }
 
@@ -164,6 +179,7 @@ session_free(struct sg_session *s)
 {
 	if (s == NULL)
 		return;
+	metrics_live(-1);
 	strbuf_free(&s->line);
 	free(s);
 }
@@ -288,7 +304,6 @@ static void
 begin(struct sg_session *s, struct evline *l, const char *event)
 {
 	s->seq++;
-	s->abort_last = 0;
 	evlog_begin(l, s->log, &s->line, s->id, s->seq, event);
 }
 
@@ -431,15 +446,20 @@ auth_anomalies(struct sg_session *s, enum auth_change what,
 
 /* Events. */
 
+/*
+ * addr: the client's IPv4 or IPv6 address as text (NULL or anything
+ * else: unknown); port: its TCP port (logged only with an address).
+ */
 void
-session_on_connect(struct sg_session *s, const char *name,
-    const struct sockaddr *sa, const char *daemon)
+session_on_connect(struct sg_session *s, const char *name, const char *addr,
+    unsigned port, const char *daemon)
 {
 	struct evline l;
-	unsigned port = 0;
 
-	if (ipaddr_from_sockaddr(sa, &s->client, &port) == 0)
+	if (addr && ipaddr_parse(addr, &s->client) == 0)
 		ipaddr_format(&s->client, s->client_addr, sizeof(s->client_addr));
+	else
+		memset(&s->client, 0, sizeof(s->client));
 	begin(s, &l, "connect");
 	evlog_str(&l, "client_addr", s->client_addr);
 	if (s->client.family)
@@ -448,6 +468,7 @@ session_on_connect(struct sg_session *s, const char *name,
 		evlog_null(&l, "client_port");
 	evlog_str(&l, "client_name", name);
 	evlog_str(&l, "daemon", empty(daemon) ? NULL : daemon);
+	evlog_text(&l, "via", s->front->via);
 	evlog_end(&l);
 }
 
@@ -538,19 +559,21 @@ session_on_helo(struct sg_session *s, const char *helo,
 }
 
 static const char *
-auth_param(const char *const *argv, size_t argc, const struct sg_mta_says *says)
+auth_param(const char *const *params, size_t nparams,
+    const struct sg_mta_says *says)
 {
 	size_t	i;
 
-	for (i = 1; i < argc; i++)
-		if (argv[i] && strncasecmp(argv[i], "AUTH=", 5) == 0)
-			return argv[i] + 5;
+	for (i = 0; i < nparams; i++)
+		if (params[i] && strncasecmp(params[i], "AUTH=", 5) == 0)
+			return params[i] + 5;
 	return says && !empty(says->auth_param) ? says->auth_param : NULL;
 }
 
+/* sender: the MAIL FROM address as given; params: its ESMTP parameters. */
 void
-session_on_mail(struct sg_session *s, const char *const *argv, size_t argc,
-    const struct sg_mta_says *says)
+session_on_mail(struct sg_session *s, const char *sender,
+    const char *const *params, size_t nparams, const struct sg_mta_says *says)
 {
 	struct evline l;
 	struct sg_auth old;
@@ -565,24 +588,23 @@ session_on_mail(struct sg_session *s, const char *const *argv, size_t argc,
 	s->transactions++;
 	metrics_count(M_TRANSACTIONS);
 	s->in_txn = 1;
-	param = auth_param(argv, argc, says);
+	param = auth_param(params, nparams, says);
 
 	s->seq++;
-	s->abort_last = 0;
 	what = note_auth(s, says, 1, s->seq, &old);
 	evlog_begin(&l, s->log, &s->line, s->id, s->seq, "mail");
 	evlog_int(&l, "txn", s->txn);
-	evlog_str(&l, "sender", shown(s, argc > 0 ? argv[0] : NULL, buf));
+	evlog_str(&l, "sender", shown(s, sender, buf));
 	evlog_arr_begin(&l, "args");
-	for (i = 1; i < argc; i++)
-		evlog_arr_str(&l, shown_arg(s, argv[i], buf));
+	for (i = 0; i < nparams; i++)
+		evlog_arr_str(&l, shown_arg(s, params[i], buf));
 	evlog_arr_end(&l);
 	put_auth(s, &l, "auth");
 	if (param)
 		evlog_str(&l, "auth_param", shown(s, param, buf));
 	evlog_end(&l);
 
-	if (!s->helo_seen)
+	if (!s->helo_seen && (s->front->sees & SG_SEES_HELO))
 		anomaly(s, ANOMALY_MAIL_WITHOUT_HELO, "MAIL FROM before any HELO/EHLO%s",
 		    s->tls_boundary_seq ? " since STARTTLS" : "");
 	auth_anomalies(s, what, &old);
@@ -717,28 +739,46 @@ tempfail_result(struct sg_rcpt_result *res, const char *why)
 	    "Temporary failure in relay check, try again later");
 }
 
+/*
+ * rcpt: the RCPT TO address as given; params: its ESMTP parameters (not
+ * used yet); mta_rejected: the MTA refused this recipient itself (the
+ * event only reaches the log then).
+ */
+/*
+ * A recipient that a front end must answer without a session (its
+ * connection could not be set up): tempfail, counted like any other.
+ */
 void
-session_on_rcpt(struct sg_session *s, const char *const *argv, size_t argc,
-    const struct sg_mta_says *says, const char *rcpt_mailer,
-    struct sg_rcpt_result *res)
+session_rcpt_unchecked(struct sg_rcpt_result *res)
+{
+	tempfail_result(res, "no session state");
+	metrics_count(M_RCPT_TEMPFAIL);
+}
+
+void
+session_on_rcpt(struct sg_session *s, const char *rcpt,
+    const char *const *params, size_t nparams, int mta_rejected,
+    const struct sg_mta_says *says, struct sg_rcpt_result *res)
 {
 	struct evline l;
 	struct sg_auth old;
 	struct policy_result pr;
 	enum auth_change what;
-	const char *rcpt = argc > 0 && argv[0] ? argv[0] : "";
 	char	reason[1024], shownbuf[SHOWN_MAX];
 
+	(void)params;
+	(void)nparams;
+	if (rcpt == NULL)
+		rcpt = "";
 	note_tls(s, says);
 	s->seq++;
-	s->abort_last = 0;
 	s->rcpts++;
 	what = note_auth(s, says, 0, s->seq, &old);
 	pr = policy_decide_rcpt(s->cfg, s->client.family ? &s->client : NULL,
 	    rcpt, s->auth.valid);
 	reason_policy(s, &pr, rcpt, reason, sizeof(reason));
 	memset(res, 0, sizeof(*res));
-	if (rcpt_mailer && strcmp(rcpt_mailer, "error") == 0) {
+	if (mta_rejected) {
 		res->verdict = VERDICT_MTA_REJECTED;
 		snprintf(reason + strlen(reason), sizeof(reason) - strlen(reason),
 		    "; already rejected by the MTA");
@@ -918,7 +958,6 @@ session_on_abort(struct sg_session *s)
 	s->resets++;
 	if (s->auth.valid)
 		s->auth.resets++;
-	s->abort_last = 1;
 	txn_clear(s);
 }
 
@@ -938,18 +977,19 @@ session_on_unknown(struct sg_session *s, const char *command)
 	    "does not know (seq %u)", seq);
 }
 
+/*
+ * how->abort_was_end: the front end knows that the abort just reported
+ * ended the connection (QUIT or a lost connection inside a transaction)
+ * and was no reset of the session.
+ */
 void
-session_on_close(struct sg_session *s)
+session_on_close(struct sg_session *s, const struct sg_close *how)
 {
 	struct evline l;
 	struct timespec now;
 	long long ms;
 
-	/*
-	 * libmilter also aborts a transaction that QUIT or a lost connection
-	 * ends: an abort right before close was no reset of the session.
-	 */
-	if (s->abort_last) {
+	if (how && how->abort_was_end && s->resets) {
 		s->resets--;
 		if (s->auth.valid && s->auth.resets)
 			s->auth.resets--;
@@ -964,5 +1004,7 @@ session_on_close(struct sg_session *s)
 	evlog_int(&l, "rcpts", s->rcpts);
 	evlog_int(&l, "rejected", s->rejected);
 	put_auth(s, &l, "auth");
+	if (how && how->reason)
+		evlog_text(&l, "reason", how->reason);
 	evlog_end(&l);
 }

@@ -734,7 +734,9 @@ do_rcpt(struct check *ck, struct sg_session *s, struct model *m,
 	m->seq += (unsigned)nw - 1;
 
 	memset(&res, 0x5a, sizeof(res));
-	session_on_rcpt(s, argv, argc, am, mailer, &res);
+	session_on_rcpt(s, argc > 0 ? argv[0] : NULL, argv + (argc > 0),
+	    argc > 0 ? argc - 1 : 0, mailer && strcmp(mailer, "error") == 0,
+	    am, &res);
 
 	local = policy_is_local(m->cfg, rcpt, &why);
 	trusted = ref_trusted(m->cfg, &m->client);
@@ -852,7 +854,8 @@ do_mail(struct check *ck, struct sg_session *s, struct model *m,
 		add(w, &nw, "anomaly", "client_auth_param");
 	m->seq += (unsigned)nw - 1;
 
-	session_on_mail(s, argv, argc, am);
+	session_on_mail(s, argc > 0 ? argv[0] : NULL, argv + (argc > 0),
+	    argc > 0 ? argc - 1 : 0, am);
 	line = check_lines(ck, s, m, w, nw, first, "mail");
 	if (line == NULL)
 		return;
@@ -925,8 +928,8 @@ do_connect(struct check *ck, struct sg_session *s, struct model *m,
 	struct sockaddr_storage ss;
 	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-	struct sockaddr_un *sun = (struct sockaddr_un *)&ss;
-	const struct sockaddr *sa = NULL;
+	const char *text = NULL;	/* what a front end passes */
+	unsigned port = 0;
 	static const uint8_t mapped[12] = { 0,0,0,0,0,0,0,0,0,0,0xff,0xff };
 	struct want w[1];
 	size_t	nw = 0;
@@ -935,15 +938,13 @@ do_connect(struct check *ck, struct sg_session *s, struct model *m,
 	memset(&ss, 0, sizeof(ss));
 	memset(&m->client, 0, sizeof(m->client));
 	if (addr && inet_pton(AF_INET, addr, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(40025);
-		sa = (struct sockaddr *)sin;
+		text = addr;
+		port = 40025;
 		m->client.family = AF_INET;
 		memcpy(m->client.bytes, &sin->sin_addr, 4);
 	} else if (addr && inet_pton(AF_INET6, addr, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(40026);
-		sa = (struct sockaddr *)sin6;
+		text = addr;
+		port = 40026;
 		if (memcmp(&sin6->sin6_addr, mapped, 12) == 0) {
 			m->client.family = AF_INET;
 			memcpy(m->client.bytes, (uint8_t *)&sin6->sin6_addr + 12, 4);
@@ -951,10 +952,6 @@ do_connect(struct check *ck, struct sg_session *s, struct model *m,
 			m->client.family = AF_INET6;
 			memcpy(m->client.bytes, &sin6->sin6_addr, 16);
 		}
-	} else if (addr && strcmp(addr, "unix") == 0) {
-		sun->sun_family = AF_UNIX;
-		strcpy(sun->sun_path, "/run/postfix/smtpd");
-		sa = (struct sockaddr *)sun;
 	}
 	if (m->client.family)
 		inet_ntop(m->client.family, m->client.bytes, m->client_addr,
@@ -963,7 +960,7 @@ do_connect(struct check *ck, struct sg_session *s, struct model *m,
 	m->abort_last = 0;
 	add(w, &nw, "connect", NULL);
 
-	session_on_connect(s, field(ev, 2), sa, field(ev, 3));
+	session_on_connect(s, field(ev, 2), text, port, field(ev, 3));
 	line = check_lines(ck, s, m, w, nw, first, "connect");
 	if (line == NULL)
 		return;
@@ -1000,11 +997,15 @@ do_close(struct check *ck, struct sg_session *s, struct model *m)
 	unsigned first = m->seq + 1, resets = m->resets;
 	const char *line;
 
+	struct sg_close how = { 0, NULL };
+
+	/* as the milter does: an abort right before close ended it */
+	how.abort_was_end = m->abort_last;
 	if (m->abort_last && resets)
 		resets--;
 	m->seq++;
 	add(w, &nw, "close", NULL);
-	session_on_close(s);
+	session_on_close(s, &how);
 	line = check_lines(ck, s, m, w, nw, first, "close");
 	if (ck->verbose)
 		fputs(evlog_memory_text(ck->log), stderr);
@@ -1260,7 +1261,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	m.decisions = m.cfg->log_level == LOG_LEVEL_DECISIONS;
 	strcpy(m.client_addr, "unknown");
 	if ((log = evlog_memory(m.cfg->log_level, m.cfg->log_max_value)) == NULL
-	    || (s = session_new(m.cfg, log)) == NULL)
+	    || (s = session_new(m.cfg, log, &sg_front_milter)) == NULL)
 		abort();
 	ck.log = log;
 	ck.verbose = getenv("SG_FUZZ_VERBOSE") != NULL;

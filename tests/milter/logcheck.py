@@ -23,7 +23,7 @@ import sys
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 AUTH_KEYS = {"user", "mech", "since_seq", "source"}
 FIELDS = {
-    "connect": ["client_addr", "client_port", "client_name", "daemon"],
+    "connect": ["client_addr", "client_port", "client_name", "daemon", "via"],
     "helo": ["helo", "tls"],
     "tls": ["version", "cipher", "bits"],
     "mail": ["txn", "sender", "args", "auth"],
