@@ -9,8 +9,10 @@
  *	config	KEY = VALUE	...	(first line only: configuration lines)
  *	connect	ADDR	NAME	DAEMON	(ADDR: IPv4, IPv6, unix, or - for none)
  *	helo	NAME	{tls_version}=V	{cipher}=C	{cipher_bits}=B
+ *		{auth_authen}=U	{auth_type}=M
  *	mail	ARG...	{auth_authen}=U	{auth_type}=M	{auth_author}=A	{}
- *	rcpt	ARG...	{auth_authen}=U	...	{rcpt_mailer}=R
+ *		{tls_version}=V	{cipher}=C	{cipher_bits}=B
+ *	rcpt	ARG...	{auth_authen}=U	...	{rcpt_mailer}=R	{tls_version}=V ...
  *	data | eoh | abort | header NAME VALUE | body LEN | eom QUEUEID
  *	unknown	COMMAND
  *	close	(ends the stream; the harness closes the session in any case)
@@ -26,8 +28,10 @@
  *	event:
  *	- S1/S3: the session is authenticated exactly when the model is: a
  *	  non-empty {auth_authen} was reported in the current TLS epoch (the
- *	  epoch ends at the first HELO with TLS macros after a plaintext
- *	  HELO, MAIL, RCPT or unknown command); the user is the newest
+ *	  epoch ends at the first HELO, MAIL or RCPT with TLS macros after a
+ *	  plaintext HELO, MAIL, RCPT or unknown command), other than a login
+ *	  first reported before the next HELO after that boundary (kept
+ *	  across TLS: anomaly auth_kept_across_tls); the user is the newest
  *	  report (S5, first 255 bytes); {auth_author} never counts; abort,
  *	  end of message, HELO without TLS and unknown commands keep it (S2);
  *	- S4: no transaction after abort, end of message and HELO; the
@@ -99,8 +103,11 @@ struct model {
 	struct ipaddr client;
 	char	 client_addr[64];
 
-	int	 tls_active, plaintext_seen, helo_ever;
+	int	 tls_active, plaintext_seen, helo_seen;
 	unsigned boundary_seq, discarded_seq;
+	int	 no_auth_since_tls;		/* boundary, no HELO since */
+	char	 kept_user[NAME_MAX_B + 1];	/* login kept across TLS */
+	unsigned kept_noted;			/* txn + 1 when logged */
 
 	int	 auth;
 	char	 user[NAME_MAX_B + 1];
@@ -322,7 +329,7 @@ ref_trusted(const struct sg_config *cfg, const struct ipaddr *a)
 	return 0;
 }
 
-enum auth_what { A_NONE, A_SAME, A_NEW, A_CHANGED, A_CARRIED };
+enum auth_what { A_NONE, A_SAME, A_NEW, A_CHANGED, A_CARRIED, A_KEPT };
 
 /* What the MTA's auth macros do to the model at event seq (note_auth). */
 static enum auth_what
@@ -334,6 +341,13 @@ model_auth(struct model *m, const struct sg_mta_says *am, int at_mail,
 	char	user[NAME_MAX_B + 1];
 	enum auth_what w;
 
+	if (!empty(authen) && m->boundary_seq) {
+		bounded(user, NAME_MAX_B, authen);
+		if (m->no_auth_since_tls && m->kept_user[0] == '\0')
+			strcpy(m->kept_user, user);
+		if (m->kept_user[0] && strcmp(m->kept_user, user) == 0)
+			return A_KEPT;
+	}
 	if (empty(authen)) {
 		if (!m->auth)
 			return A_NONE;
@@ -663,12 +677,53 @@ add(struct want *w, size_t *n, const char *event, const char *kind)
 }
 
 static void
-anomaly_of(struct want *w, size_t *n, enum auth_what a)
+anomaly_of(struct model *m, struct want *w, size_t *n, enum auth_what a)
 {
 	if (a == A_CHANGED)
 		add(w, n, "anomaly", "auth_changed");
 	else if (a == A_CARRIED)
 		add(w, n, "anomaly", "auth_carried");
+	else if (a == A_KEPT && m->kept_noted != m->txn + 1) {
+		m->kept_noted = m->txn + 1;	/* once a transaction */
+		add(w, n, "anomaly", "auth_kept_across_tls");
+	}
+}
+
+static int
+tls_macros(const struct ev *ev, struct sg_tls_info *tls)
+{
+	tls->version = macro(ev, "{tls_version}");
+	tls->cipher = macro(ev, "{cipher}");
+	tls->bits = macro(ev, "{cipher_bits}");
+	return !empty(tls->version) || !empty(tls->cipher);
+}
+
+/*
+ * S3 at any event: the TLS state it reports. The tls line (if any) is
+ * added to w and counted in m->seq.
+ */
+static void
+model_tls(struct model *m, int tls_now, struct want *w, size_t *n)
+{
+	if (!tls_now) {
+		if (!m->tls_active)
+			m->plaintext_seen = 1;
+		return;
+	}
+	if (m->tls_active)
+		return;
+	m->tls_active = 1;
+	m->seq++;
+	add(w, n, "tls", NULL);
+	if (!m->plaintext_seen)
+		return;
+	m->boundary_seq = m->seq;
+	m->no_auth_since_tls = 1;
+	if (m->auth) {
+		m->discarded_seq = m->seq;
+		model_forget_auth(m);
+	}
+	m->helo_seen = 0;
 }
 
 static void
@@ -710,28 +765,35 @@ do_rcpt(struct check *ck, struct sg_session *s, struct model *m,
 	const char *argv[MAXFIELDS], *rcpt, *mailer, *line;
 	struct sg_mta_says amb;
 	const struct sg_mta_says *am = auth_of(ev, &amb);
+	struct sg_tls_info tls;
 	struct sg_rcpt_result res;
-	struct want w[4];
+	struct want w[5];
 	enum policy_why why;
 	enum auth_what a;
 	enum sg_verdict want;
-	size_t	argc = args_of(ev, argv), nw = 0;
+	size_t	argc = args_of(ev, argv), nw = 0, ntls;
 	unsigned first = m->seq + 1;
-	int	local, trusted;
+	int	local, trusted, tls_now = tls_macros(ev, &tls);
 	char	reason[1024], text[SG_REPLY_TEXT_MAX + 1], reply[1200];
 	const char *vn;
 
 	rcpt = argc > 0 && argv[0] ? argv[0] : "";
 	mailer = macro(ev, "{rcpt_mailer}");
-	if (!m->tls_active)
-		m->plaintext_seen = 1;
+	model_tls(m, tls_now, w, &nw);
+	ntls = nw;
 	m->seq++;
 	m->abort_last = 0;
 	m->rcpts++;
 	a = model_auth(m, am, 0, m->seq);
 	add(w, &nw, "rcpt", NULL);
-	anomaly_of(w, &nw, a);
-	m->seq += (unsigned)nw - 1;
+	anomaly_of(m, w, &nw, a);
+	m->seq += (unsigned)(nw - ntls) - 1;
+	if (tls.version || tls.cipher || tls.bits) {
+		if (am == NULL)
+			memset(&amb, 0, sizeof(amb));
+		amb.tls = tls;
+		am = &amb;
+	}
 
 	memset(&res, 0x5a, sizeof(res));
 	session_on_rcpt(s, argc > 0 ? argv[0] : NULL, argv + (argc > 0),
@@ -759,6 +821,9 @@ do_rcpt(struct check *ck, struct sg_session *s, struct model *m,
 		    "RFC 3207)", m->boundary_seq);
 	else
 		snprintf(reason, sizeof(reason), "not authenticated");
+	if (!local && !m->auth && !trusted && m->kept_user[0])
+		snprintf(reason + strlen(reason), sizeof(reason) - strlen(reason),
+		    "; the MTA still reports the login from before STARTTLS");
 	if (!local && !m->auth && !trusted && addr_routing(rcpt))
 		snprintf(reason + strlen(reason), sizeof(reason) - strlen(reason),
 		    " (sender-specified routing in %s counts as relaying)", rcpt);
@@ -828,13 +893,15 @@ do_mail(struct check *ck, struct sg_session *s, struct model *m,
 	const char *argv[MAXFIELDS], *line, *param = NULL;
 	struct sg_mta_says amb;
 	const struct sg_mta_says *am = auth_of(ev, &amb);
+	struct sg_tls_info tls;
 	struct want w[8];
 	enum auth_what a;
-	size_t	argc = args_of(ev, argv), nw = 0, i;
+	size_t	argc = args_of(ev, argv), nw = 0, i, ntls;
 	unsigned first = m->seq + 1;
+	int	tls_now = tls_macros(ev, &tls);
 
-	if (!m->tls_active)
-		m->plaintext_seen = 1;
+	model_tls(m, tls_now, w, &nw);
+	ntls = nw;
 	model_txn_clear(m);
 	m->in_txn = 1;
 	m->txn++;
@@ -847,12 +914,18 @@ do_mail(struct check *ck, struct sg_session *s, struct model *m,
 		param = am->auth_param;
 	a = model_auth(m, am, 1, m->seq);
 	add(w, &nw, "mail", NULL);
-	if (!m->helo_ever)
+	if (!m->helo_seen)
 		add(w, &nw, "anomaly", "mail_without_helo");
-	anomaly_of(w, &nw, a);
+	anomaly_of(m, w, &nw, a);
 	if (param && strcmp(param, "<>") != 0 && !m->auth)
 		add(w, &nw, "anomaly", "client_auth_param");
-	m->seq += (unsigned)nw - 1;
+	m->seq += (unsigned)(nw - ntls) - 1;
+	if (tls.version || tls.cipher || tls.bits) {
+		if (am == NULL)
+			memset(&amb, 0, sizeof(amb));
+		amb.tls = tls;
+		am = &amb;
+	}
 
 	session_on_mail(s, argc > 0 ? argv[0] : NULL, argv + (argc > 0),
 	    argc > 0 ? argc - 1 : 0, am);
@@ -880,40 +953,39 @@ do_helo(struct check *ck, struct sg_session *s, struct model *m,
 	struct sg_mta_says says;
 	struct sg_tls_info tls;
 	const char *helo = field(ev, 1), *line;
-	struct want w[2];
+	struct want w[4];
 	size_t	nw = 0;
 	unsigned first = m->seq + 1;
-	int	tls_now, with_tls;
+	enum auth_what a = A_NONE;
+	int	tls_now, given;
 
-	tls.version = macro(ev, "{tls_version}");
-	tls.cipher = macro(ev, "{cipher}");
-	tls.bits = macro(ev, "{cipher_bits}");
-	with_tls = tls.version || tls.cipher || tls.bits;
-	tls_now = with_tls && (!empty(tls.version) || !empty(tls.cipher));
+	tls_now = tls_macros(ev, &tls);
+	memset(&says, 0, sizeof(says));
+	says.tls = tls;
+	says.login = macro(ev, "{auth_authen}");
+	says.mech = macro(ev, "{auth_type}");
+	given = tls.version || tls.cipher || tls.bits || says.login
+	    || says.mech;
 	if (helo && is_macro(helo))
 		helo = NULL;
 	model_txn_clear(m);
 	m->abort_last = 0;
-	if (tls_now && !m->tls_active) {
-		m->tls_active = 1;
-		add(w, &nw, "tls", NULL);
-		if (m->plaintext_seen) {
-			m->boundary_seq = m->seq + 1;
-			if (m->auth) {
-				m->discarded_seq = m->seq + 1;
-				model_forget_auth(m);
-			}
-		}
-	} else if (!tls_now) {
-		m->plaintext_seen = 1;
-	}
-	m->helo_ever = 1;
+	model_tls(m, tls_now, w, &nw);
+	m->helo_seen = 1;
+	m->seq++;
 	add(w, &nw, "helo", NULL);
-	m->seq += (unsigned)nw;
+	/* a login at HELO counts only where it shows one kept across TLS */
+	if (m->no_auth_since_tls && !empty(says.login))
+		a = model_auth(m, &says, 0, m->seq);
+	m->no_auth_since_tls = 0;
+	{
+		size_t	before = nw;
 
-	memset(&says, 0, sizeof(says));
-	says.tls = tls;
-	session_on_helo(s, helo, with_tls ? &says : NULL);
+		anomaly_of(m, w, &nw, a);
+		m->seq += (unsigned)(nw - before);
+	}
+
+	session_on_helo(s, helo, given ? &says : NULL);
 	line = check_lines(ck, s, m, w, nw, first, "helo");
 	if (line == NULL)
 		return;
