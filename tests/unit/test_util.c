@@ -13,6 +13,7 @@
 #include "util/addr.h"
 #include "util/ipaddr.h"
 #include "util/json.h"
+#include "util/linefile.h"
 #include "util/strbuf.h"
 
 #include "jsoncheck.h"
@@ -677,6 +678,48 @@ START_TEST(t_cidr_cover)
 }
 END_TEST
 
+/* linefile: the reader of the configuration and of its included lists. */
+static int
+collect(void *ctx, char *line, int lineno, int ctl, char *err, size_t errlen)
+{
+	struct strbuf *sb = ctx;
+
+	if (strcmp(line, "fail") == 0) {
+		snprintf(err, errlen, "told to");
+		return -1;
+	}
+	strbuf_printf(sb, "%d%s[%s]", lineno, ctl ? "!" : "", line);
+	return 0;
+}
+
+START_TEST(t_linefile)
+{
+	struct strbuf sb;
+	char	err[256], *big;
+
+	strbuf_init(&sb);
+	ck_assert_int_eq(linefile_text("x", "a\r\n# c\n b # c\nd#e\n\x01z # \x01"
+	    "\nlast", collect, &sb, err, sizeof(err)), 0);
+	ck_assert_str_eq(strbuf_str(&sb),
+	    "1[a]2[]3[ b ]4[d#e]5![\x01z ]6[last]");
+	strbuf_reset(&sb);
+	ck_assert_int_eq(linefile_text("x", "ok\nfail\nnever", collect, &sb,
+	    err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "x:2: told to");
+	ck_assert_str_eq(strbuf_str(&sb), "1[ok]");
+	big = calloc(1, LINEFILE_MAX_LINE + 8);
+	memset(big, 'a', LINEFILE_MAX_LINE + 1);
+	ck_assert_int_eq(linefile_text("x", big, collect, &sb, err,
+	    sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "x:1: line longer than"));
+	free(big);
+	ck_assert_int_eq(linefile_read("/nonexistent/sg", collect, &sb, err,
+	    sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "/nonexistent/sg: cannot open"));
+	strbuf_free(&sb);
+}
+END_TEST
+
 START_TEST(t_cidr_bad)
 {
 	static const struct {
@@ -958,6 +1001,7 @@ util_suite(void)
 	tcase_add_test(tc, t_cidr_v6);
 	tcase_add_test(tc, t_cidr_bad);
 	tcase_add_test(tc, t_cidr_cover);
+	tcase_add_test(tc, t_linefile);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("addr");
