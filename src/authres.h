@@ -13,11 +13,12 @@
 #define AUTHRES_VALUE_MAX	(AUTHRES_LINE_MAX - (sizeof(AUTHRES_NAME ": ") - 1))
 
 /*
- * Claims recorded in one transaction at most: far above what an MTA lets
- * through (Postfix header_size_limit 102400 bytes holds about 4 000 such
- * headers); past it the message is refused, never delivered.
+ * Claims recorded in one transaction at most: above what an MTA passes by
+ * default (Postfix's header_size_limit of 102400 bytes holds about 3 900
+ * such headers, Sendmail's MaxHeadersLength 32768 bytes far fewer); past
+ * it the message is refused with tempfail, never delivered.
  */
-#define AUTHRES_CLAIMS_MAX	100000
+#define AUTHRES_CLAIMS_MAX	10000
 
 /* The Authentication-Results of one transaction. */
 struct authres_txn {
