@@ -52,7 +52,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -66,6 +65,7 @@
 #include "util/chain.h"
 #include "util/json.h"
 #include "util/msg.h"
+#include "util/writeall.h"
 
 #define EVLOG_MAX_FILES	8
 #define EVLOG_WAIT_MS	100	/* the longest a full sink may delay mail */
@@ -551,15 +551,6 @@ evlog_arr_end(struct evline *l)
 	l->depth--;
 }
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * Writes a line, waiting at most EVLOG_WAIT_MS for a sink that is full
  * (a pipe nobody reads, a stalled socket): the descriptors are
@@ -568,31 +559,7 @@ now_ms(void)
 static int
 write_all(int fd, const char *p, size_t len)
 {
-	struct pollfd pfd;
-	long long deadline = 0, left;
-	ssize_t	n;
-
-	while (len > 0) {
-		n = write(fd, p, len);
-		if (n >= 0) {
-			p += n;
-			len -= (size_t)n;
-			continue;
-		}
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			return -1;
-		if (deadline == 0)
-			deadline = now_ms() + EVLOG_WAIT_MS;
-		if ((left = deadline - now_ms()) <= 0)
-			return -1;
-		pfd.fd = fd;
-		pfd.events = POLLOUT;
-		if (poll(&pfd, 1, (int)left) <= 0)
-			return -1;
-	}
-	return 0;
+	return write_buf(fd, p, len, EVLOG_WAIT_MS, NULL);
 }
 
 /* After a failure, the first line that gets through reports the loss. */

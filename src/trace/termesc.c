@@ -26,6 +26,7 @@
 #include <stdio.h>
 
 #include "trace/termesc.h"
+#include "util/hex.h"
 #include "util/json.h"
 
 static uint32_t
@@ -38,6 +39,16 @@ termesc_decode(const unsigned char *p, size_t n)
 		    | ((uint32_t)(p[1] & 0x3f) << 6) | (p[2] & 0x3f);
 	return ((uint32_t)(p[0] & 0x07) << 18) | ((uint32_t)(p[1] & 0x3f) << 12)
 	    | ((uint32_t)(p[2] & 0x3f) << 6) | (p[3] & 0x3f);
+}
+
+/* A byte as the four characters \xNN. */
+static void
+termesc_byte(FILE *fp, unsigned char c)
+{
+	char	tmp[5] = "\\x";
+
+	hex_encode(tmp + 2, &c, 1);
+	fputs(tmp, fp);
 }
 
 static int
@@ -57,14 +68,11 @@ termesc_write(FILE *fp, const char *text, size_t len)
 
 	for (i = 0; i < len; i += n) {
 		n = utf8_seq_len(p + i, len - i);
-		if (n == 0) {
-			fprintf(fp, "\\x%02x", p[i]);
+		if (n == 0 || (n == 1 && (p[i] < 0x20 || p[i] == 0x7f))) {
+			termesc_byte(fp, p[i]);
 			n = 1;
 		} else if (n == 1) {
-			if (p[i] < 0x20 || p[i] == 0x7f)
-				fprintf(fp, "\\x%02x", p[i]);
-			else
-				fputc(p[i], fp);
+			fputc(p[i], fp);
 		} else if (termesc_unsafe(cp = termesc_decode(p + i, n))) {
 			fprintf(fp, "\\u%04X", (unsigned)cp);
 		} else {

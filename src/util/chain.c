@@ -27,6 +27,7 @@
 #include <openssl/evp.h>
 
 #include "util/chain.h"
+#include "util/hex.h"
 
 void
 chain_mac(const struct pseudo_key *key, const char *prev, const char *body,
@@ -36,8 +37,7 @@ chain_mac(const struct pseudo_key *key, const char *prev, const char *body,
 	EVP_MAC_CTX *ctx = NULL;
 	OSSL_PARAM params[2];
 	unsigned char md[32];
-	size_t	mdlen = 0, i;
-	static const char hex[] = "0123456789abcdef";
+	size_t	mdlen = 0;
 
 	out[0] = '\0';
 	if ((mac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL)
@@ -49,13 +49,8 @@ chain_mac(const struct pseudo_key *key, const char *prev, const char *body,
 	    && EVP_MAC_update(ctx, (const unsigned char *)prev, strlen(prev))
 	    && EVP_MAC_update(ctx, (const unsigned char *)"\n", 1)
 	    && EVP_MAC_update(ctx, (const unsigned char *)body, len)
-	    && EVP_MAC_final(ctx, md, &mdlen, sizeof(md)) && mdlen == 32) {
-		for (i = 0; i < 32; i++) {
-			out[2 * i] = hex[md[i] >> 4];
-			out[2 * i + 1] = hex[md[i] & 15];
-		}
-		out[CHAIN_HEX] = '\0';
-	}
+	    && EVP_MAC_final(ctx, md, &mdlen, sizeof(md)) && mdlen == 32)
+		hex_encode(out, md, 32);
 	EVP_MAC_CTX_free(ctx);
 	EVP_MAC_free(mac);
 }

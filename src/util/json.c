@@ -25,9 +25,9 @@
  *	sequence at p, given avail bytes, or 0 when p does not start one
  *	(overlong forms, surrogates and code points past U+10FFFF are refused).
  */
-#include <stdio.h>
 #include <string.h>
 
+#include "util/hex.h"
 #include "util/json.h"
 
 size_t
@@ -115,7 +115,8 @@ json_put_string(struct strbuf *sb, const char *data, size_t len, size_t max)
 			continue;
 		}
 		if (c < 0x20 || c == 0x7f) {
-			snprintf(tmp, sizeof(tmp), "\\u%04x", c);
+			memcpy(tmp, "\\u00", 4);
+			hex_encode(tmp + 4, &c, 1);
 			strbuf_append(sb, tmp, 6);
 			continue;
 		}
@@ -125,7 +126,8 @@ json_put_string(struct strbuf *sb, const char *data, size_t len, size_t max)
 		}
 		n = utf8_seq_len(p + i, cut - i);
 		if (n == 0) {
-			snprintf(tmp, sizeof(tmp), "\\\\x%02x", c);
+			memcpy(tmp, "\\\\x", 3);
+			hex_encode(tmp + 3, p + i, 1);
 			strbuf_append(sb, tmp, 5);
 			n = 1;
 			continue;

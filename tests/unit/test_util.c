@@ -8,12 +8,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "util/addr.h"
+#include "util/hex.h"
 #include "util/ipaddr.h"
 #include "util/json.h"
 #include "util/strbuf.h"
+#include "util/writeall.h"
 
 #include "jsoncheck.h"
 
@@ -879,6 +886,153 @@ START_TEST(t_domain_valid_literal_nested)
 }
 END_TEST
 
+/* hex */
+
+START_TEST(t_hex_encode)
+{
+	char	out[80], *end;
+	unsigned char all[256];
+	unsigned i;
+
+	end = hex_encode(out, "", 0);
+	ck_assert_ptr_eq(end, out);
+	ck_assert_str_eq(out, "");
+	end = hex_encode(out, "\x00\x01\x7f\x80\xab\xff", 6);
+	ck_assert_str_eq(out, "00017f80abff");
+	ck_assert_ptr_eq(end, out + 12);
+	/* every byte, against printf */
+	for (i = 0; i < 256; i++)
+		all[i] = (unsigned char)i;
+	for (i = 0; i < 256; i++) {
+		char	want[3];
+
+		hex_encode(out, all + i, 1);
+		snprintf(want, sizeof(want), "%02x", i);
+		ck_assert_str_eq(out, want);
+	}
+	/* chained calls */
+	end = hex_encode(out, "\x12", 1);
+	hex_encode(end, "\x34", 1);
+	ck_assert_str_eq(out, "1234");
+}
+END_TEST
+
+/* write_buf */
+
+static long long
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A whole buffer through a pipe, bigger than the pipe: a reader drains. */
+struct drain {
+	int	 fd;
+	size_t	 got;
+	unsigned long sum;
+};
+
+static void *
+drain_main(void *arg)
+{
+	struct drain *d = arg;
+	unsigned char buf[1000];
+	ssize_t	n;
+	ssize_t	i;
+
+	while ((n = read(d->fd, buf, sizeof(buf))) > 0) {
+		for (i = 0; i < n; i++)
+			d->sum += buf[i] * (unsigned long)((d->got + (size_t)i) % 7 + 1);
+		d->got += (size_t)n;
+	}
+	return NULL;
+}
+
+START_TEST(t_write_buf_whole)
+{
+	static unsigned char data[300000];
+	struct drain d;
+	pthread_t th;
+	unsigned long want = 0;
+	size_t	i, done = 1;
+	int	pfd[2];
+
+	for (i = 0; i < sizeof(data); i++) {
+		data[i] = (unsigned char)(i * 31 + 7);
+		want += data[i] * (unsigned long)(i % 7 + 1);
+	}
+	ck_assert_int_eq(pipe(pfd), 0);
+	/* non-blocking: short writes and EAGAIN happen, and are waited out */
+	ck_assert_int_eq(fcntl(pfd[1], F_SETFL, O_NONBLOCK), 0);
+	memset(&d, 0, sizeof(d));
+	d.fd = pfd[0];
+	ck_assert_int_eq(pthread_create(&th, NULL, drain_main, &d), 0);
+	ck_assert_int_eq(write_buf(pfd[1], data, sizeof(data), -1, &done), 0);
+	ck_assert_uint_eq(done, sizeof(data));
+	ck_assert_int_eq(write_buf(pfd[1], data, 0, 0, &done), 0);
+	ck_assert_uint_eq(done, 0);
+	close(pfd[1]);
+	pthread_join(th, NULL);
+	close(pfd[0]);
+	ck_assert_uint_eq(d.got, sizeof(data));
+	ck_assert_uint_eq(d.sum, want);
+}
+END_TEST
+
+/* A full pipe nobody reads: bounded wait, ETIMEDOUT, the bytes written. */
+START_TEST(t_write_buf_timeout)
+{
+	static char data[200000];
+	long long t0, ms;
+	size_t	done = 0, cap;
+	int	pfd[2];
+
+	ck_assert_int_eq(pipe(pfd), 0);
+	ck_assert_int_eq(fcntl(pfd[1], F_SETFL, O_NONBLOCK), 0);
+	cap = (size_t)fcntl(pfd[1], F_GETPIPE_SZ);
+	memset(data, 'x', sizeof(data));
+	ck_assert_uint_lt(cap, sizeof(data));
+	t0 = mono_ms();
+	errno = 0;
+	ck_assert_int_eq(write_buf(pfd[1], data, sizeof(data), 100, &done), -1);
+	ms = mono_ms() - t0;
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	ck_assert_uint_eq(done, cap);		/* stopped part-way, and says so */
+	ck_assert_msg(ms >= 90, "gave up after %lld ms, not 100", ms);
+	ck_assert_msg(ms < 2000, "waited %lld ms for a 100 ms bound", ms);
+	/* timeout 0: no wait at all */
+	t0 = mono_ms();
+	ck_assert_int_eq(write_buf(pfd[1], data, 10, 0, &done), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	ck_assert_uint_eq(done, 0);
+	ck_assert_int_lt(mono_ms() - t0, 50);
+	close(pfd[0]);
+	close(pfd[1]);
+}
+END_TEST
+
+/* A write error ends the call at once, with errno and the count. */
+START_TEST(t_write_buf_error)
+{
+	size_t	done = 7;
+	int	fd;
+
+	fd = open("/dev/full", O_WRONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	errno = 0;
+	ck_assert_int_eq(write_buf(fd, "abc", 3, -1, &done), -1);
+	ck_assert_int_eq(errno, ENOSPC);
+	ck_assert_uint_eq(done, 0);
+	close(fd);
+	errno = 0;
+	ck_assert_int_eq(write_buf(-1, "abc", 3, 100, NULL), -1);
+	ck_assert_int_eq(errno, EBADF);
+}
+END_TEST
+
 static Suite *
 util_suite(void)
 {
@@ -925,6 +1079,13 @@ util_suite(void)
 	tcase_add_test(tc, t_domain_valid);
 	tcase_add_test(tc, t_domain_valid_literal_content);
 	tcase_add_test(tc, t_domain_valid_literal_nested);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("io");
+	tcase_add_test(tc, t_hex_encode);
+	tcase_add_test(tc, t_write_buf_whole);
+	tcase_add_test(tc, t_write_buf_timeout);
+	tcase_add_test(tc, t_write_buf_error);
 	suite_add_tcase(s, tc);
 	return s;
 }
