@@ -86,6 +86,7 @@ struct evlog {
 	struct strbuf	 membuf;
 	int		 chain;		/* log_chain: lines carry a chained mac */
 	struct pseudo_key key;
+	struct chain	 mac;		/* HMAC fetched once, over key */
 	pthread_mutex_t	 chainlock;	/* orders lines: mac, then write */
 	char		 prev[CHAIN_HEX + 1];
 	unsigned	 chainseq;
@@ -142,6 +143,10 @@ evlog_chain_start(struct evlog *log, const struct sg_config *cfg, char *err,
 	}
 	memcpy(log->key.bytes, cfg->log_key.bytes, cfg->log_key.len);
 	log->key.len = cfg->log_key.len;
+	if (chain_init(&log->mac, &log->key) < 0) {
+		snprintf(err, errlen, "log_chain: OpenSSL offers no HMAC");
+		return -1;
+	}
 	if (log->nfiles > 0)
 		last_mac(log->paths[0], log->prev);
 	evlog_chain_link(log);
@@ -260,6 +265,7 @@ evlog_close(struct evlog *log)
 		pthread_mutex_destroy(&log->memlock);
 	}
 	if (log->chain) {
+		chain_free(&log->mac);
 		pseudo_key_free(&log->key);
 		strbuf_free(&log->chainbuf);
 		pthread_mutex_destroy(&log->chainlock);
@@ -616,7 +622,7 @@ chain_end_locked(struct evlog *log, struct strbuf *sb)
 	char	mac[CHAIN_HEX + 1];
 	int	rc;
 
-	chain_mac(&log->key, log->prev, sb->data, sb->len, mac);
+	chain_mac(&log->mac, log->prev, sb->data, sb->len, mac);
 	strbuf_append(sb, CHAIN_SUFFIX, sizeof(CHAIN_SUFFIX) - 1);
 	strbuf_append(sb, mac, CHAIN_HEX);
 	strbuf_append(sb, "\"}\n", 3);

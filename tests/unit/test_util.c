@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "util/addr.h"
+#include "util/chain.h"
 #include "util/hex.h"
 #include "util/ipaddr.h"
 #include "util/json.h"
@@ -917,6 +918,33 @@ START_TEST(t_hex_encode)
 }
 END_TEST
 
+/* chain: HMAC-SHA256 over prev, "\n", body (values from Python's hmac) */
+START_TEST(t_chain_mac)
+{
+	unsigned char kb[] = "0123456789abcdef";
+	struct pseudo_key key = { kb, 16 };
+	struct chain ch;
+	char	out[CHAIN_HEX + 1];
+	int	i;
+
+	ck_assert_int_eq(chain_init(&ch, &key), 0);
+	/* the same answer every time: the fetched algorithm is reused */
+	for (i = 0; i < 3; i++) {
+		chain_mac(&ch, "", "{\"a\":1}", 7, out);
+		ck_assert_str_eq(out, "adee178e73dfb7b72bdea1822ce962fa"
+		    "49c3dc9b4200f1e4fd9d828c21efcd14");
+		chain_mac(&ch, "abc", "{\"a\":1}", 7, out);
+		ck_assert_str_eq(out, "89d01a70074bb038e1e6680d9a8c7c14"
+		    "84bd1790c1a2ac8bf6b04d5388ec6e1b");
+	}
+	chain_free(&ch);
+	ck_assert_ptr_null(ch.mac);
+	/* after chain_free(): no mac, not a crash */
+	chain_mac(&ch, "", "x", 1, out);
+	ck_assert_str_eq(out, "");
+}
+END_TEST
+
 /* write_buf */
 
 static long long
@@ -1083,6 +1111,7 @@ util_suite(void)
 
 	tc = tcase_create("io");
 	tcase_add_test(tc, t_hex_encode);
+	tcase_add_test(tc, t_chain_mac);
 	tcase_add_test(tc, t_write_buf_whole);
 	tcase_add_test(tc, t_write_buf_timeout);
 	tcase_add_test(tc, t_write_buf_error);
