@@ -23,9 +23,10 @@
  *	A line is built in a caller-owned buffer (one per session, reused, so
  *	the hot path does not allocate once warm) with evlog_begin(), which
  *	writes ts, session, seq and event, then one call a field, then
- *	evlog_end(), which hands the line to every sink: one write(2) a sink,
- *	no lock held. Files are opened O_APPEND, so concurrent lines do not
- *	interleave.
+ *	evlog_end(), which hands the line to every sink: one write(2) a sink
+ *	as a rule, under a lock of that sink held for the whole line, so that
+ *	lines longer than PIPE_BUF on a pipe (stderr, a FIFO) do not
+ *	interleave either. Files are opened O_APPEND.
  *
  *	evlog_set_levels() changes log_level and log_max_value in place (a
  *	reload); lines under construction may see either setting.
@@ -45,10 +46,13 @@
  * DIAGNOSTICS
  *	evlog_open() and evlog_reopen() return NULL/-1 with a message naming
  *	the file. A line that a sink cannot take whole is counted as lost
- *	(evlog_lost()); evlog_end() returns -1 then, and the first line that
- *	gets through afterwards reports the loss as a warning. Sinks are
- *	non-blocking: a full one (a pipe nobody reads) delays a line by at
- *	most 100 ms, so the log never stalls mail for longer.
+ *	(evlog_lost(), once a sink); evlog_end() returns -1 then, and the
+ *	first line that gets through afterwards reports the loss as a
+ *	warning. A line that a sink took only in part is ended with a
+ *	newline (at once, or before the next line), so that it stays one
+ *	broken line and the next line starts clean. Sinks are non-blocking:
+ *	a full one (a pipe nobody reads) delays a line by at most 100 ms,
+ *	so the log never stalls mail for longer.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -70,6 +74,17 @@
 #define EVLOG_MAX_FILES	8
 #define EVLOG_WAIT_MS	100	/* the longest a full sink may delay mail */
 
+/*
+ * A descriptor sink's own state, under its lock: a line is written whole
+ * under it, so lines of other threads never come between its pieces, and
+ * torn says that the last line stopped part-way and still lacks its
+ * newline, which is written before anything else.
+ */
+struct sink {
+	pthread_mutex_t	 lock;
+	int		 torn;
+};
+
 struct evlog {
 	_Atomic int	 level;		/* enum sg_log_level; reloadable */
 	atomic_size_t	 max_value;	/* reloadable */
@@ -78,6 +93,8 @@ struct evlog {
 	size_t		 nfiles;
 	char		*paths[EVLOG_MAX_FILES];
 	_Atomic int	 fds[EVLOG_MAX_FILES];
+	struct sink	 files[EVLOG_MAX_FILES];
+	struct sink	 err;		/* stderr */
 	atomic_ullong	 lost;
 	atomic_ullong	 pending;	/* lost since the last report */
 	int		 memory;
@@ -94,6 +111,16 @@ struct evlog {
 };
 
 static void evlog_chain_link(struct evlog *);
+
+static void
+evlog_sinks_init(struct evlog *log)
+{
+	size_t	i;
+
+	for (i = 0; i < EVLOG_MAX_FILES; i++)
+		pthread_mutex_init(&log->files[i].lock, NULL);
+	pthread_mutex_init(&log->err.lock, NULL);
+}
 
 /*
  * The mac of the last line of a log file, so that a restart continues
@@ -184,6 +211,7 @@ evlog_open(const struct sg_config *cfg, int foreground, char *err,
 	}
 	atomic_init(&log->level, (int)cfg->log_level);
 	atomic_init(&log->max_value, cfg->log_max_value);
+	evlog_sinks_init(log);
 	if (foreground && !cfg->log_explicit) {
 		log->use_stderr = 1;
 	} else {
@@ -230,6 +258,7 @@ evlog_memory(enum sg_log_level level, size_t max_value)
 		return NULL;
 	atomic_init(&log->level, (int)level);
 	atomic_init(&log->max_value, max_value);
+	evlog_sinks_init(log);
 	log->memory = 1;
 	log->has_sink = 1;
 	pthread_mutex_init(&log->memlock, NULL);
@@ -264,6 +293,9 @@ evlog_close(struct evlog *log)
 		strbuf_free(&log->membuf);
 		pthread_mutex_destroy(&log->memlock);
 	}
+	for (i = 0; i < EVLOG_MAX_FILES; i++)
+		pthread_mutex_destroy(&log->files[i].lock);
+	pthread_mutex_destroy(&log->err.lock);
 	if (log->chain) {
 		chain_free(&log->mac);
 		pseudo_key_free(&log->key);
@@ -290,11 +322,18 @@ evlog_reopen(struct evlog *log, char *err, size_t errlen)
 			continue;
 		}
 		old = atomic_load(&log->fds[i]);
+		pthread_mutex_lock(&log->files[i].lock);
+		/* the old file's last line gets its newline if it can */
+		if (log->files[i].torn && write_buf(old, "\n", 1, 0, NULL) == 0)
+			log->files[i].torn = 0;
 		if (dup3(fd, old, O_CLOEXEC) < 0) {
 			snprintf(err, errlen, "log file %s: dup3: %s",
 			    log->paths[i], strerror(errno));
 			rc = -1;
+		} else {
+			log->files[i].torn = 0;	/* a new file starts clean */
 		}
+		pthread_mutex_unlock(&log->files[i].lock);
 		close(fd);
 	}
 	if (log->chain)
@@ -557,15 +596,60 @@ evlog_arr_end(struct evline *l)
 	l->depth--;
 }
 
+static long long
+evlog_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /*
- * Writes a line, waiting at most EVLOG_WAIT_MS for a sink that is full
- * (a pipe nobody reads, a stalled socket): the descriptors are
- * non-blocking, so mail never waits longer on the log than that.
+ * Writes one line to a descriptor sink, whole or not at all as far as the
+ * reader can tell, within EVLOG_WAIT_MS in all (the wait for the sink's
+ * lock included): the descriptors are non-blocking, so mail never waits
+ * longer on one sink than that.
+ *
+ * The sink's lock is held for the whole line: a line longer than PIPE_BUF
+ * goes to a pipe in pieces, and another thread's line must not come
+ * between them. A line that stops part-way (the time is up, the disk is
+ * full) is ended at once with a newline if the sink takes one, or else
+ * before the next line; so the next line always starts a line of its own,
+ * and the broken line is one line, counted once as lost. A line that
+ * cannot get its predecessor's newline out first is not written at all.
+ * Returns 0, or -1 for a line lost.
  */
 static int
-write_all(int fd, const char *p, size_t len)
+sink_write(struct sink *sk, int fd, const char *p, size_t len)
 {
-	return write_buf(fd, p, len, EVLOG_WAIT_MS, NULL);
+	struct timespec until;
+	long long deadline = evlog_now_ms() + EVLOG_WAIT_MS, left;
+	size_t	done = 0;
+	int	rc = -1;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_nsec += (long)EVLOG_WAIT_MS * 1000000L;
+	until.tv_sec += until.tv_nsec / 1000000000L;
+	until.tv_nsec %= 1000000000L;
+	if (pthread_mutex_clocklock(&sk->lock, CLOCK_MONOTONIC, &until) != 0)
+		return -1;
+	if ((left = deadline - evlog_now_ms()) < 0)
+		left = 0;
+	if (sk->torn) {
+		if (write_buf(fd, "\n", 1, (int)left, NULL) < 0)
+			goto out;
+		sk->torn = 0;
+		if ((left = deadline - evlog_now_ms()) < 0)
+			left = 0;
+	}
+	if (write_buf(fd, p, len, (int)left, &done) == 0)
+		rc = 0;
+	else if (done > 0 && write_buf(fd, "\n", 1, 0, NULL) < 0)
+		sk->torn = 1;
+out:
+	pthread_mutex_unlock(&sk->lock);
+	return rc;
 }
 
 /* After a failure, the first line that gets through reports the loss. */
@@ -684,12 +768,14 @@ write_sinks(struct evlog *log, struct strbuf *sb)
 		pthread_mutex_unlock(&log->memlock);
 	}
 	for (i = 0; i < log->nfiles; i++) {
-		if (write_all(atomic_load(&log->fds[i]), sb->data, sb->len) < 0) {
+		if (sink_write(&log->files[i], atomic_load(&log->fds[i]),
+		    sb->data, sb->len) < 0) {
 			count_lost(log);
 			rc = -1;
 		}
 	}
-	if (log->use_stderr && write_all(STDERR_FILENO, sb->data, sb->len) < 0) {
+	if (log->use_stderr && sink_write(&log->err, STDERR_FILENO, sb->data,
+	    sb->len) < 0) {
 		count_lost(log);
 		rc = -1;
 	}

@@ -779,6 +779,248 @@ START_TEST(t_blocked_sink_bounded)
 }
 END_TEST
 
+/*
+ * Splits text into lines and counts those that are whole JSON objects
+ * and those that are not; the text must end in a newline.
+ */
+static void
+count_json_lines(const char *text, size_t len, size_t *good, size_t *bad)
+{
+	const char *p = text, *end = text + len, *nl;
+
+	*good = *bad = 0;
+	while (p < end) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		ck_assert_msg(nl != NULL, "text does not end in a newline");
+		/* msg_warn() on stderr reporting a loss: not a log line */
+		if (strncmp(p, "sessguard: warning: event log: ", 31) == 0)
+			;
+		else if (nl > p && json_valid(p, (size_t)(nl - p)))
+			(*good)++;
+		else
+			(*bad)++;
+		p = nl + 1;
+	}
+}
+
+/* Reads what the pipe holds now into sb. */
+static void
+drain_into(int rfd, struct strbuf *sb)
+{
+	char	buf[65536];
+	ssize_t	n;
+
+	while ((n = read(rfd, buf, sizeof(buf))) > 0)
+		strbuf_append(sb, buf, (size_t)n);
+}
+
+/*
+ * A line longer than what is left in a pipe stops part-way (the reader
+ * is stalled for more than 100 ms). It must not tear the next line: the
+ * broken one ends with its own newline, the lines after it are whole,
+ * and exactly the lines that are not whole are counted as lost. (Before,
+ * the next line was glued to the half line: two lines corrupt, one
+ * counted.)
+ */
+START_TEST(t_short_write_no_torn_line)
+{
+	char	path[128], *value;
+	struct sg_config *cfg;
+	struct evlog *log;
+	struct strbuf sb, got;
+	size_t	good, bad, vlen = 10000;
+	unsigned attempted = 0, ok = 0;
+	int	rfd, rc = 0;
+
+	make_tmpdir();
+	snprintf(path, sizeof(path), "%s/fifo", tmpdir);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	rfd = open(path, O_RDONLY | O_NONBLOCK);
+	ck_assert_int_ge(rfd, 0);
+	cfg = cfg_with("log = file:%s\nlog_max_value = 65536\n", path);
+	log = evlog_open(cfg, 0, err, sizeof(err));
+	ck_assert_msg(log != NULL, "%s", err);
+	value = malloc(vlen + 1);
+	ck_assert_ptr_nonnull(value);
+	memset(value, 'v', vlen);
+	value[vlen] = '\0';
+	strbuf_init(&sb);
+	strbuf_init(&got);
+
+	/* fill the pipe until a line does not fit: it goes in part-way */
+	while (rc == 0 && attempted < 1000) {
+		rc = one_line(log, &sb, ++attempted, "rcpt", "rcpt", value);
+		ok += rc == 0;
+	}
+	ck_assert_int_eq(rc, -1);
+	ck_assert_uint_eq(evlog_lost(log), 1);
+	/* still full: the next line cannot even start, and is lost too */
+	ck_assert_int_eq(one_line(log, &sb, ++attempted, "rcpt", "rcpt", value), -1);
+	ck_assert_uint_eq(evlog_lost(log), 2);
+	/* the reader catches up; the lines after that are whole */
+	drain_into(rfd, &got);
+	ck_assert_int_eq(one_line(log, &sb, ++attempted, "rcpt", "rcpt", value), 0);
+	ck_assert_int_eq(one_line(log, &sb, ++attempted, "close", NULL, NULL), 0);
+	ok += 2;
+	drain_into(rfd, &got);
+
+	count_json_lines(got.data, got.len, &good, &bad);
+	ck_assert_msg(good == ok, "%zu whole lines read back, %u written", good, ok);
+	ck_assert_msg(good + evlog_lost(log) == attempted,
+	    "%zu whole + %llu lost != %u attempted", good, evlog_lost(log),
+	    attempted);
+	ck_assert_msg(bad <= evlog_lost(log), "%zu broken lines, %llu counted",
+	    bad, evlog_lost(log));
+	ck_assert_uint_eq(bad, 1);		/* the one that stopped part-way */
+
+	free(value);
+	strbuf_free(&sb);
+	strbuf_free(&got);
+	evlog_close(log);
+	config_free(cfg);
+	close(rfd);
+	unlink(path);
+	rmdir(tmpdir);
+}
+END_TEST
+
+/*
+ * Lines longer than PIPE_BUF from several threads into one pipe (a FIFO
+ * sink, or stderr) with a reader that reads in small pieces: a pipe
+ * write of more than PIPE_BUF bytes is not atomic, so without a lock a
+ * line of one thread landed in the middle of another's.
+ */
+#define BIGTHREADS	4
+#define BIGLINES	60
+
+struct bigwriter {
+	struct evlog *log;
+	int	id;
+};
+
+static void *
+bigwriter_main(void *arg)
+{
+	struct bigwriter *w = arg;
+	struct strbuf sb;
+	struct evline l;
+	char	session[16], *value;
+	size_t	vlen = 3 * PIPE_BUF + 123 * (size_t)w->id;
+	int	i;
+
+	snprintf(session, sizeof(session), "big%d", w->id);
+	value = malloc(vlen + 1);
+	ck_assert_ptr_nonnull(value);
+	memset(value, 'a' + w->id, vlen);
+	value[vlen] = '\0';
+	strbuf_init(&sb);
+	for (i = 0; i < BIGLINES; i++) {
+		evlog_begin(&l, w->log, &sb, session, (unsigned)i + 1, "rcpt");
+		evlog_str(&l, "rcpt", value);
+		evlog_end(&l);
+	}
+	strbuf_free(&sb);
+	free(value);
+	return NULL;
+}
+
+struct slowreader {
+	int	fd;
+	struct strbuf got;
+};
+
+static void *
+slowreader_main(void *arg)
+{
+	struct slowreader *r = arg;
+	char	buf[1000];
+	ssize_t	n;
+
+	/* small reads keep the pipe near full, so writes go in pieces */
+	while ((n = read(r->fd, buf, sizeof(buf))) > 0)
+		strbuf_append(&r->got, buf, (size_t)n);
+	return NULL;
+}
+
+static void
+big_lines_through_pipe(int use_stderr)
+{
+	char	path[128];
+	struct sg_config *cfg;
+	struct evlog *log;
+	pthread_t th[BIGTHREADS], rth;
+	struct bigwriter w[BIGTHREADS];
+	struct slowreader r;
+	unsigned long long lost;
+	size_t	good, bad;
+	int	i, saved = -1, wfd, pfd[2];
+
+	make_tmpdir();
+	snprintf(path, sizeof(path), "%s/fifo", tmpdir);
+	if (use_stderr) {
+		ck_assert_int_eq(pipe(pfd), 0);
+		r.fd = pfd[0];
+		saved = dup(STDERR_FILENO);
+		ck_assert_int_eq(dup2(pfd[1], STDERR_FILENO), STDERR_FILENO);
+		close(pfd[1]);
+		cfg = cfg_with("log = stderr\nlog_max_value = 65536\n");
+	} else {
+		ck_assert_int_eq(mkfifo(path, 0600), 0);
+		r.fd = open(path, O_RDONLY | O_NONBLOCK);
+		ck_assert_int_ge(r.fd, 0);
+		cfg = cfg_with("log = file:%s\nlog_max_value = 65536\n", path);
+	}
+	log = evlog_open(cfg, 0, err, sizeof(err));
+	ck_assert_msg(log != NULL, "%s", err);
+	ck_assert_int_eq(fcntl(r.fd, F_SETFL, 0), 0);	/* blocking reads */
+	strbuf_init(&r.got);
+	ck_assert_int_eq(pthread_create(&rth, NULL, slowreader_main, &r), 0);
+	for (i = 0; i < BIGTHREADS; i++) {
+		w[i].log = log;
+		w[i].id = i;
+		ck_assert_int_eq(pthread_create(&th[i], NULL, bigwriter_main,
+		    &w[i]), 0);
+	}
+	for (i = 0; i < BIGTHREADS; i++)
+		pthread_join(th[i], NULL);
+	/* the reader sees the end once every write end is closed */
+	if (use_stderr) {
+		wfd = open("/dev/null", O_WRONLY);
+		ck_assert_int_ge(wfd, 0);
+		ck_assert_int_eq(dup2(wfd, STDERR_FILENO), STDERR_FILENO);
+		close(wfd);
+	}
+	lost = evlog_lost(log);
+	ck_assert_uint_lt(lost, BIGTHREADS * BIGLINES);
+	evlog_close(log);
+	pthread_join(rth, NULL);
+	count_json_lines(r.got.data, r.got.len, &good, &bad);
+	ck_assert_msg(bad == 0, "%zu of %zu lines read back are not JSON",
+	    bad, good + bad);
+	ck_assert_uint_eq(good + lost, BIGTHREADS * BIGLINES);
+	if (use_stderr) {
+		ck_assert_int_eq(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+		close(saved);
+	}
+	strbuf_free(&r.got);
+	config_free(cfg);
+	close(r.fd);
+	unlink(path);
+	rmdir(tmpdir);
+}
+
+START_TEST(t_big_lines_fifo)
+{
+	big_lines_through_pipe(0);
+}
+END_TEST
+
+START_TEST(t_big_lines_stderr)
+{
+	big_lines_through_pipe(1);
+}
+END_TEST
+
 /* -f without "log" in the file: lines go to stderr, and only there. */
 START_TEST(t_foreground_stderr)
 {
@@ -1042,6 +1284,9 @@ evlog_suite(void)
 	tcase_add_test(tc, t_reopen_failure_keeps_old);
 	tcase_add_test(tc, t_lost_on_write_failure);
 	tcase_add_test(tc, t_blocked_sink_bounded);
+	tcase_add_test(tc, t_short_write_no_torn_line);
+	tcase_add_test(tc, t_big_lines_fifo);
+	tcase_add_test(tc, t_big_lines_stderr);
 	tcase_add_test(tc, t_foreground_stderr);
 	tcase_add_test(tc, t_concurrent_writers);
 	tcase_add_test(tc, t_reopen_under_load);
