@@ -31,8 +31,9 @@
  *	evlog_set_levels() changes log_level and log_max_value in place (a
  *	reload); lines under construction may see either setting.
  *
- *	Every string from the wire goes through json_put_string(): escaped,
- *	invalid UTF-8 as \xNN, cut at log_max_value bytes with a mark.
+ *	Every string from the wire goes through json_put_string(): invalid
+ *	UTF-8 as \xNN, a backslash as two (so the bytes can be recovered),
+ *	escaped as JSON, cut at log_max_value bytes with a mark.
  *
  *	With log_chain, each line ends in a mac chained over the lines
  *	(util/chain.c), computed and written under a lock so that lines

@@ -16,9 +16,10 @@
  *	UTF-8. The C1 controls U+0080..U+009F (an 8-bit CSI among them) and
  *	the characters that reorder or break displayed text (bidirectional
  *	overrides and isolates, U+2028, U+2029) are written as \uNNNN. Other
- *	UTF-8 is copied as is. A backslash is copied as is: the daemon
- *	already writes a byte that was not UTF-8 as \xNN, and the transcript
- *	shows it the same way.
+ *	UTF-8 is copied as is. A backslash is written as two, so that what
+ *	is shown stays unambiguous: \x80 is the byte 0x80, \\x80 the four
+ *	characters a client sent (the caller passes the original bytes,
+ *	record_put()).
  * DIAGNOSTICS
  *	None here; the caller checks ferror(fp).
  */
@@ -72,6 +73,8 @@ termesc_write(FILE *fp, const char *text, size_t len)
 			termesc_byte(fp, p[i]);
 			n = 1;
 		} else if (n == 1) {
+			if (p[i] == '\\')
+				fputc('\\', fp);
 			fputc(p[i], fp);
 		} else if (termesc_unsafe(cp = termesc_decode(p + i, n))) {
 			fprintf(fp, "\\u%04X", (unsigned)cp);

@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "evlog.h"
+#include "util/json.h"
 #include "util/strbuf.h"
 
 #include "jsoncheck.h"
@@ -311,7 +312,11 @@ START_TEST(t_hostile_values)
 {
 	static const struct { const char *in; size_t len; const char *dec; size_t declen; } v[] = {
 		{ "a\"b", 3, "a\"b", 3 },
-		{ "\\", 1, "\\", 1 },
+		{ "\\", 1, "\\\\", 2 },
+		/* a literal \x80 and the byte 0x80 stay apart (injective) */
+		{ "\\x80", 4, "\\\\x80", 5 },
+		{ "\x80", 1, "\\x80", 4 },
+		{ "\\\xff\\", 3, "\\\\\\xff\\\\", 8 },
 		{ "\"},\"event\":\"x", 13, "\"},\"event\":\"x", 13 },
 		{ "line1\r\nline2\n", 13, "line1\r\nline2\n", 13 },
 		{ "\x01\x1b[0m\x7f\t", 8, "\x01\x1b[0m\x7f\t", 8 },
@@ -325,11 +330,13 @@ START_TEST(t_hostile_values)
 	struct evlog *log = evlog_memory(LOG_LEVEL_COMMANDS, 512);
 	struct strbuf sb;
 	struct evline l;
+	struct strbuf orig;
 	const char *text;
 	char	dec[128];
 	size_t	i, n;
 
 	strbuf_init(&sb);
+	strbuf_init(&orig);
 	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
 		evlog_begin(&l, log, &sb, "s\"1\\\n", (unsigned)i + 1, "unknown");
 		evlog_strn(&l, "command", v[i].in, v[i].len);
@@ -347,13 +354,20 @@ START_TEST(t_hostile_values)
 		    sizeof(dec), &n), 0);
 		ck_assert_msg(n == v[i].declen && memcmp(dec, v[i].dec, n) == 0,
 		    "value %zu decoded to '%.*s'", i, (int)n, dec);
+		/* and back to the bytes from the wire */
+		strbuf_reset(&orig);
+		json_wire_decode(&orig, dec, n);
+		ck_assert_msg(orig.len == v[i].len
+		    && memcmp(orig.data, v[i].in, orig.len) == 0,
+		    "value %zu did not come back", i);
 		ck_assert_int_eq(json_get_string(line, "session", dec,
 		    sizeof(dec)), 0);
-		ck_assert_str_eq(dec, "s\"1\\\n");
+		ck_assert_str_eq(dec, "s\"1\\\\\n");
 		ck_assert_int_eq(json_get_string(line, "event", dec,
 		    sizeof(dec)), 0);
 		ck_assert_str_eq(dec, "unknown");
 	}
+	strbuf_free(&orig);
 	strbuf_free(&sb);
 	evlog_close(log);
 }
@@ -363,7 +377,7 @@ END_TEST
 START_TEST(t_value_bound)
 {
 	static const char fill[] = { 'A', '"', '\x01', '\xff', '\\' };
-	static const size_t declen[] = { 1, 1, 1, 4, 1 };
+	static const size_t declen[] = { 1, 1, 1, 4, 2 };
 	size_t	big = 100 * 1024, max = 512, i, k, n, bound;
 	char	*in = malloc(big), *dec = malloc(big * 4), want[64];
 	struct evlog *log = evlog_memory(LOG_LEVEL_COMMANDS, max);
@@ -398,6 +412,8 @@ START_TEST(t_value_bound)
 		for (i = 0; i < max; i++) {
 			if (fill[k] == '\xff')
 				ck_assert_int_eq(memcmp(dec + i * 4, "\\xff", 4), 0);
+			else if (fill[k] == '\\')
+				ck_assert_int_eq(memcmp(dec + i * 2, "\\\\", 2), 0);
 			else
 				ck_assert_int_eq(dec[i], fill[k]);
 		}

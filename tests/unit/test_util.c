@@ -191,8 +191,10 @@ START_TEST(t_json_plain)
 	JEQ("", 0, "\"\"");
 	JEQ("hello, world", 0, "\"hello, world\"");
 	JEQ("a\"b", 0, "\"a\\\"b\"");
-	JEQ("a\\b", 0, "\"a\\\\b\"");
-	JEQ("\\\"", 0, "\"\\\\\\\"\"");
+	/* a backslash is doubled, then JSON-escaped: four in the JSON text */
+	JEQ("a\\b", 0, "\"a\\\\\\\\b\"");
+	JEQ("\\\"", 0, "\"\\\\\\\\\\\"\"");
+	JEQ("\\x80", 0, "\"\\\\\\\\x80\"");
 	JEQ("/", 0, "\"/\"");
 	JEQ("~ }{", 0, "\"~ }{\"");
 }
@@ -227,7 +229,10 @@ START_TEST(t_json_all_bytes)
 		strbuf_printf(&line, "{\"v\":%s}", got);
 		ck_assert_int_eq(json_get_stringn(strbuf_str(&line), "v", dec,
 		    sizeof(dec), &n), 0);
-		if (c < 0x80) {
+		if (c == '\\') {
+			ck_assert_uint_eq(n, 2);
+			ck_assert_str_eq(dec, "\\\\");
+		} else if (c < 0x80) {
 			ck_assert_uint_eq(n, 1);
 			ck_assert_int_eq((unsigned char)dec[0], c);
 		} else {
@@ -240,6 +245,83 @@ START_TEST(t_json_all_bytes)
 		strbuf_free(&line);
 		free(got);
 	}
+}
+END_TEST
+
+/* json_wire_decode() gives back the bytes from the wire */
+static void
+roundtrip(const unsigned char *data, size_t len)
+{
+	struct strbuf sb, line, back;
+	char	*dec;
+	size_t	n;
+
+	strbuf_init(&sb);
+	strbuf_init(&line);
+	strbuf_init(&back);
+	json_put_string(&sb, (const char *)data, len, 0);
+	strbuf_printf(&line, "{\"v\":%s}", strbuf_str(&sb));
+	ck_assert(json_valid(line.data, line.len));
+	dec = malloc(4 * len + 1);
+	ck_assert_ptr_nonnull(dec);
+	ck_assert_int_eq(json_get_stringn(strbuf_str(&line), "v", dec,
+	    4 * len + 1, &n), 0);
+	json_wire_decode(&back, dec, n);
+	ck_assert_msg(back.len == len && memcmp(back.data, data, len) == 0,
+	    "%zu bytes came back as %zu", len, back.len);
+	free(dec);
+	strbuf_free(&sb);
+	strbuf_free(&line);
+	strbuf_free(&back);
+}
+
+START_TEST(t_json_wire_roundtrip)
+{
+	static const char *const fixed[] = {
+		"", "\\", "\\\\", "\\x80", "\x80", "\\\x80", "\\xff\xff",
+		"\\x", "\\x8", "x\\", "\\u0041", "caf\xc3\xa9\\", "\\\\x41",
+	};
+	unsigned char buf[64];
+	unsigned seed = 12345;
+	size_t	i, j, len;
+
+	for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		roundtrip((const unsigned char *)fixed[i], strlen(fixed[i]));
+	/* arbitrary bytes, biased to backslash, 'x', hex digits and 0x80+ */
+	for (i = 0; i < 20000; i++) {
+		len = (size_t)(rand_r(&seed) % (int)sizeof(buf));
+		for (j = 0; j < len; j++) {
+			static const char pick[] = "\\x0aF8\x80\xff\xc3\xa9\"";
+			int	r = rand_r(&seed);
+
+			buf[j] = r % 3 ? (unsigned char)pick[(r >> 4) %
+			    (int)(sizeof(pick) - 1)] : (unsigned char)(r >> 8);
+		}
+		roundtrip(buf, len);
+	}
+	/* the byte 0x80 and the text \x80 log differently */
+	{
+		char	*a = jput("\x80", 1, 0), *b = jput("\\x80", 4, 0);
+
+		ck_assert_str_ne(a, b);
+		free(a);
+		free(b);
+	}
+}
+END_TEST
+
+START_TEST(t_json_wire_decode_old)
+{
+	struct strbuf sb;
+
+	/* a lone backslash (logs from before the doubling) stays */
+	strbuf_init(&sb);
+	json_wire_decode(&sb, "a\\b\\x4", 6);
+	ck_assert_str_eq(strbuf_str(&sb), "a\\b\\x4");
+	strbuf_reset(&sb);
+	json_wire_decode(&sb, "\\x41\\\\x41\\", 10);
+	ck_assert_str_eq(strbuf_str(&sb), "A\\x41\\");
+	strbuf_free(&sb);
 }
 END_TEST
 
@@ -1080,6 +1162,8 @@ util_suite(void)
 	tcase_add_test(tc, t_json_plain);
 	tcase_add_test(tc, t_json_controls);
 	tcase_add_test(tc, t_json_all_bytes);
+	tcase_add_test(tc, t_json_wire_roundtrip);
+	tcase_add_test(tc, t_json_wire_decode_old);
 	tcase_add_test(tc, t_json_utf8_valid);
 	tcase_add_test(tc, t_json_utf8_invalid);
 	tcase_add_test(tc, t_utf8_seq_len);
