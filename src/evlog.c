@@ -9,6 +9,7 @@
  *	void evlog_close(log)
  *	int evlog_reopen(log, err, errlen)
  *	void evlog_set_levels(log, level, max_value)
+ *	void evlog_set_syslog_socket(path)
  *
  *	void evlog_begin(line, log, buf, session, seq, event)
  *	void evlog_str(line, key, value), evlog_int(...), evlog_bool(...), ...
@@ -18,7 +19,10 @@
  *	for tests) plus the level filter and the value bound. It is shared by
  *	all threads; nothing in it changes while lines are written except the
  *	files behind the descriptors, which evlog_reopen() swaps atomically
- *	(dup3), for log rotation.
+ *	(dup3), for log rotation. The syslog sink is a client of its own
+ *	(util/syslogc.c), not glibc's syslog(), which can block without end
+ *	when syslogd stalls; evlog_set_syslog_socket() names another socket
+ *	than /dev/log (tests), before evlog_open().
  *
  *	A line is built in a caller-owned buffer (one per session, reused, so
  *	the hot path does not allocate once warm) with evlog_begin(), which
@@ -52,8 +56,8 @@
  *	warning. A line that a sink took only in part is ended with a
  *	newline (at once, or before the next line), so that it stays one
  *	broken line and the next line starts clean. Sinks are non-blocking:
- *	a full one (a pipe nobody reads) delays a line by at most 100 ms,
- *	so the log never stalls mail for longer.
+ *	a full one (a pipe nobody reads, a syslogd that does not read) delays
+ *	a line by at most 100 ms, so the log never stalls mail for longer.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -70,6 +74,7 @@
 #include "util/chain.h"
 #include "util/json.h"
 #include "util/msg.h"
+#include "util/syslogc.h"
 #include "util/writeall.h"
 
 #define EVLOG_MAX_FILES	8
@@ -90,6 +95,7 @@ struct evlog {
 	_Atomic int	 level;		/* enum sg_log_level; reloadable */
 	atomic_size_t	 max_value;	/* reloadable */
 	int		 use_syslog;
+	struct syslogc	 sys;		/* our own client: bounded, unlike syslog() */
 	int		 use_stderr;
 	size_t		 nfiles;
 	char		*paths[EVLOG_MAX_FILES];
@@ -112,6 +118,15 @@ struct evlog {
 };
 
 static void evlog_chain_link(struct evlog *);
+
+/* Where syslogd listens; tests point it elsewhere. */
+static const char *evlog_syslog_path = SYSLOGC_PATH;
+
+void
+evlog_set_syslog_socket(const char *path)
+{
+	evlog_syslog_path = path ? path : SYSLOGC_PATH;
+}
 
 static void
 evlog_sinks_init(struct evlog *log)
@@ -226,8 +241,14 @@ evlog_open(const struct sg_config *cfg, int foreground, char *err,
 		if (fl >= 0)
 			fcntl(STDERR_FILENO, F_SETFL, fl | O_NONBLOCK);
 	}
-	if (log->use_syslog)
-		openlog("sessguard", LOG_PID | LOG_NDELAY, cfg->syslog_facility);
+	if (log->use_syslog && syslogc_open(&log->sys, evlog_syslog_path,
+	    "sessguard", cfg->syslog_facility) < 0) {
+		snprintf(err, errlen, "log = syslog: cannot make a socket: %s",
+		    strerror(errno));
+		log->use_syslog = 0;
+		evlog_close(log);
+		return NULL;
+	}
 	for (i = 0; i < cfg->log_files.n; i++) {
 		if ((fd = evlog_open_file(cfg->log_files.v[i], err, errlen)) < 0
 		    || (log->paths[i] = strdup(cfg->log_files.v[i])) == NULL) {
@@ -286,6 +307,8 @@ evlog_close(struct evlog *log)
 
 	if (log == NULL)
 		return;
+	if (log->use_syslog)
+		syslogc_close(&log->sys);
 	for (i = 0; i < log->nfiles; i++) {
 		close(atomic_load(&log->fds[i]));
 		free(log->paths[i]);
@@ -780,8 +803,11 @@ write_sinks(struct evlog *log, struct strbuf *sb)
 		count_lost(log);
 		rc = -1;
 	}
-	if (log->use_syslog)
-		syslog(LOG_INFO, "%.*s", (int)(sb->len - 1), sb->data);
+	if (log->use_syslog && syslogc_send(&log->sys, LOG_INFO, sb->data,
+	    sb->len - 1, EVLOG_WAIT_MS) < 0) {
+		count_lost(log);
+		rc = -1;
+	}
 	if (rc == 0)
 		report_recovery(log);
 	return rc;

@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1037,6 +1039,115 @@ START_TEST(t_big_lines_stderr)
 }
 END_TEST
 
+/*
+ * log = syslog through our own client: a syslogd that does not read (a
+ * datagram socket in a temporary directory, standing in for /dev/log)
+ * costs a line at most 100 ms and the loss is counted; the messages are
+ * glibc's RFC 3164 form; once it reads again, lines get through. (glibc's
+ * syslog() blocked here without end.)
+ */
+static int
+fake_syslogd(const char *path)
+{
+	struct sockaddr_un sun;
+	int	fd;
+
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	return fd;
+}
+
+START_TEST(t_syslog_bounded)
+{
+	char	path[128], dgram[70000], want[64];
+	struct sg_config *cfg;
+	struct evlog *log;
+	struct strbuf sb;
+	struct timespec t0, t1;
+	const char *json;
+	ssize_t	n;
+	long long ms;
+	unsigned sent = 0, got = 0;
+	int	sfd, rc = 0;
+
+	make_tmpdir();
+	snprintf(path, sizeof(path), "%s/log", tmpdir);
+	sfd = fake_syslogd(path);
+	evlog_set_syslog_socket(path);
+	cfg = cfg_with("log = syslog\nsyslog_facility = mail\n");
+	log = evlog_open(cfg, 0, err, sizeof(err));
+	ck_assert_msg(log != NULL, "%s", err);
+	strbuf_init(&sb);
+
+	/* one line arrives as one datagram, in glibc's format */
+	ck_assert_int_eq(one_line(log, &sb, 1, "connect", "k", "v"), 0);
+	sent++;
+	n = recv(sfd, dgram, sizeof(dgram) - 1, 0);
+	ck_assert_int_gt(n, 0);
+	dgram[n] = '\0';
+	got++;
+	ck_assert_msg(strncmp(dgram, "<22>", 4) == 0, "not mail.info: %s", dgram);
+	ck_assert_msg(dgram[7] == ' ' && dgram[10] == ' ' && dgram[13] == ':'
+	    && dgram[16] == ':' && dgram[19] == ' ', "no 'Mmm dd hh:mm:ss': %s",
+	    dgram);
+	snprintf(want, sizeof(want), " sessguard[%ld]: {", (long)getpid());
+	ck_assert_msg((json = strstr(dgram, want)) != NULL, "no tag: %s", dgram);
+	json += strlen(want) - 1;
+	ck_assert_msg(dgram[n - 1] == '}', "a newline or more after the line");
+	ck_assert_uint_eq(check_lines(strcat(dgram, "\n") + (json - dgram)), 1);
+
+	/* syslogd stops reading: its queue fills, then lines are lost */
+	while (rc == 0 && sent < 100000) {
+		rc = one_line(log, &sb, ++sent, "rcpt", "rcpt", "<a@b>");
+	}
+	ck_assert_int_eq(rc, -1);
+	ck_assert_uint_eq(evlog_lost(log), 1);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_int_eq(one_line(log, &sb, ++sent, "rcpt", "rcpt", "<a@b>"), -1);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000LL + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	ck_assert_msg(ms < 1000, "a stalled syslogd held a line for %lld ms", ms);
+	ck_assert_msg(ms >= 90, "gave up after %lld ms, before the bound", ms);
+	ck_assert_uint_eq(evlog_lost(log), 2);
+
+	/* it reads again: every line it got is whole, the next gets through */
+	while ((n = recv(sfd, dgram, sizeof(dgram) - 1, MSG_DONTWAIT)) > 0) {
+		dgram[n] = '\0';
+		ck_assert_ptr_nonnull(strstr(dgram, "\"rcpt\":\"<a@b>\"}"));
+		ck_assert_int_eq(dgram[n - 1], '}');
+		got++;
+	}
+	ck_assert_uint_eq(got + evlog_lost(log), sent);
+	ck_assert_int_eq(one_line(log, &sb, ++sent, "close", NULL, NULL), 0);
+	ck_assert_int_gt(recv(sfd, dgram, sizeof(dgram) - 1, MSG_DONTWAIT), 0);
+
+	/* syslogd restarts (a new socket at the same path): reconnected */
+	close(sfd);
+	unlink(path);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_int_eq(one_line(log, &sb, ++sent, "close", NULL, NULL), -1);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000LL + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	ck_assert_msg(ms < 1000, "no syslogd held a line for %lld ms", ms);
+	ck_assert_uint_eq(evlog_lost(log), 3);
+	sfd = fake_syslogd(path);
+	ck_assert_int_eq(one_line(log, &sb, ++sent, "close", NULL, NULL), 0);
+	ck_assert_int_gt(recv(sfd, dgram, sizeof(dgram) - 1, MSG_DONTWAIT), 0);
+
+	evlog_close(log);
+	evlog_set_syslog_socket(NULL);
+	config_free(cfg);
+	strbuf_free(&sb);
+	close(sfd);
+	unlink(path);
+	rmdir(tmpdir);
+}
+END_TEST
+
 /* -f without "log" in the file: lines go to stderr, and only there. */
 START_TEST(t_foreground_stderr)
 {
@@ -1303,6 +1414,7 @@ evlog_suite(void)
 	tcase_add_test(tc, t_short_write_no_torn_line);
 	tcase_add_test(tc, t_big_lines_fifo);
 	tcase_add_test(tc, t_big_lines_stderr);
+	tcase_add_test(tc, t_syslog_bounded);
 	tcase_add_test(tc, t_foreground_stderr);
 	tcase_add_test(tc, t_concurrent_writers);
 	tcase_add_test(tc, t_reopen_under_load);
