@@ -267,7 +267,8 @@ roundtrip(const unsigned char *data, size_t len)
 	ck_assert_int_eq(json_get_stringn(strbuf_str(&line), "v", dec,
 	    4 * len + 1, &n), 0);
 	json_wire_decode(&back, dec, n);
-	ck_assert_msg(back.len == len && memcmp(back.data, data, len) == 0,
+	ck_assert_msg(back.len == len
+	    && (len == 0 || memcmp(back.data, data, len) == 0),
 	    "%zu bytes came back as %zu", len, back.len);
 	free(dec);
 	strbuf_free(&sb);
