@@ -19,7 +19,8 @@
  *	for tests) plus the level filter and the value bound. It is shared by
  *	all threads; nothing in it changes while lines are written except the
  *	files behind the descriptors, which evlog_reopen() swaps atomically
- *	(dup3), for log rotation. The syslog sink is a client of its own
+ *	(dup3), for log rotation, and each sink's note of a line cut short,
+ *	kept under that sink's lock. The syslog sink is a client of its own
  *	(util/syslogc.c), not glibc's syslog(), which can block without end
  *	when syslogd stalls; evlog_set_syslog_socket() names another socket
  *	than /dev/log (tests), before evlog_open().
