@@ -567,13 +567,47 @@ out:
 	smtp_reply_free(&r);
 }
 
+/*
+ * Commands that many servers refuse before EHLO. tls_discards_state uses
+ * the first one that a fresh session refuses and that EHLO makes
+ * acceptable: after STARTTLS it must be refused again.
+ */
+static const struct {
+	const char *head;		/* then the sender, when tail is set */
+	const char *tail;
+} ehlo_needed[] = {
+	{"MAIL FROM:<", ">"},
+	{"MAIL FROM:<", "> BODY=8BITMIME"},
+	{"AUTH LOGIN", NULL},
+	{NULL, NULL},
+};
+
+/* Sends ehlo_needed[i] and undoes it if it was accepted. */
+static int
+try_ehlo_needed(struct probe *p, struct smtp_conn *c, struct smtp_reply *r,
+    int i, char *said_buf, size_t size)
+{
+	int	code;
+
+	code = smtp_cmd(c, r, "%s%s%s", ehlo_needed[i].head,
+	    ehlo_needed[i].tail ? p->sender : "",
+	    ehlo_needed[i].tail ? ehlo_needed[i].tail : "");
+	smtp_reply_first(r, said_buf, size);
+	if (is_2xx(code))
+		smtp_cmd(c, r, "RSET");
+	else if (code == 334)
+		smtp_cmd(c, r, "*");
+	return code;
+}
+
 static void
 check_tls_discards_state(struct probe *p, struct smtp_conn *c,
     struct check_outcome *o)
 {
 	struct smtp_reply r;
 	const char *why;
-	int	code;
+	char	what[80], got[200];
+	int	i, code;
 
 	smtp_reply_init(&r);
 	if ((why = starttls_unusable(p)) != NULL) {
@@ -582,15 +616,31 @@ check_tls_discards_state(struct probe *p, struct smtp_conn *c,
 	}
 	if (probe_open(p, c, &r, OPEN_NO_EHLO, o) < 0)
 		goto out;
-	code = smtp_cmd(c, &r, "MAIL FROM:<%s>", p->sender);
-	if (is_2xx(code)) {
-		smtp_cmd(c, &r, "RSET");
-		outcome(o, CHECK_SKIP, "the server takes MAIL without any EHLO, so "
-		    "it cannot show whether STARTTLS discards the EHLO");
+	for (i = 0; ehlo_needed[i].head; i++) {
+		code = try_ehlo_needed(p, c, &r, i, got, sizeof(got));
+		if (LOST(code)) {
+			outcome(o, CHECK_SKIP, "before EHLO: %s", got);
+			goto out;
+		}
+		if (code >= 400)
+			break;
+	}
+	if (ehlo_needed[i].head == NULL) {
+		outcome(o, CHECK_SKIP, "the server takes MAIL and AUTH without any "
+		    "EHLO, so it cannot show whether STARTTLS discards the EHLO");
 		goto out;
 	}
-	if (LOST(code) || !is_2xx(probe_ehlo(c, &r))) {
+	snprintf(what, sizeof(what), "%s%s%s", ehlo_needed[i].head,
+	    ehlo_needed[i].tail ? ".." : "",
+	    ehlo_needed[i].tail ? ehlo_needed[i].tail : "");
+	if (!is_2xx(probe_ehlo(c, &r))) {
 		outcome(o, CHECK_SKIP, "EHLO: %s", said(&r));
+		goto out;
+	}
+	code = try_ehlo_needed(p, c, &r, i, got, sizeof(got));
+	if (!is_2xx(code) && code != 334) {
+		outcome(o, CHECK_SKIP, "%s is refused before EHLO and after it (%s), "
+		    "so it cannot show whether STARTTLS discards the EHLO", what, got);
 		goto out;
 	}
 	if (smtp_send(c, "STARTTLS") < 0) {
@@ -599,16 +649,16 @@ check_tls_discards_state(struct probe *p, struct smtp_conn *c,
 	}
 	if (probe_tls_after(p, c, &r, o) < 0)
 		goto out;
-	code = smtp_cmd(c, &r, "MAIL FROM:<%s>", p->sender);
-	if (is_2xx(code)) {
-		outcome(o, CHECK_FAIL, "after STARTTLS, MAIL without a new EHLO got "
-		    "%s: the server kept the EHLO from before TLS (RFC 3207 "
-		    "section 4.2)", said(&r));
-		smtp_cmd(c, &r, "RSET");
-	} else if (LOST(code))
-		outcome(o, CHECK_SKIP, "MAIL in TLS: %s", said(&r));
+	code = try_ehlo_needed(p, c, &r, i, got, sizeof(got));
+	if (LOST(code))
+		outcome(o, CHECK_SKIP, "%s in TLS: %s", what, got);
+	else if (code < 400)
+		outcome(o, CHECK_FAIL, "after STARTTLS, %s without a new EHLO got %s: "
+		    "the server kept the EHLO from before TLS (RFC 3207 section 4.2)",
+		    what, got);
 	else
-		outcome(o, CHECK_PASS, "MAIL before EHLO in TLS got: %s", said(&r));
+		outcome(o, CHECK_PASS, "after STARTTLS, %s without a new EHLO got: %s",
+		    what, got);
 out:
 	smtp_reply_free(&r);
 }

@@ -44,7 +44,8 @@
  *	closes the connection and keeps the transcript (strbuf_free() it).
  *
  *	smtp_reply_first() copies the first line of a reply (at most size-1
- *	bytes) to buf, or a description of the error when there was no reply.
+ *	bytes) to buf, or "no reply: " and the error when there was none
+ *	(smtp_read() leaves conn->error in reply->text then).
  *
  *	Bounds: every read and write waits at most the timeout (SO_RCVTIMEO,
  *	SO_SNDTIMEO), and a whole reply at most twice the timeout, however
@@ -452,8 +453,11 @@ smtp_read(struct smtp_conn *conn, struct smtp_reply *reply)
 		strbuf_append(&reply->text, line.data, line.len);
 	}
 	strbuf_free(&line);
-	if (reply->code < 0)
+	if (reply->code < 0) {
+		strbuf_reset(&reply->text);
+		strbuf_puts(&reply->text, conn->error);
 		smtp_close(conn);
+	}
 	return reply->code;
 }
 
@@ -539,6 +543,7 @@ smtp_cmd(struct smtp_conn *conn, struct smtp_reply *reply, const char *fmt, ...)
 	va_end(ap);
 	if (rc < 0) {
 		strbuf_reset(&reply->text);
+		strbuf_puts(&reply->text, conn->error);
 		return reply->code = SMTP_ERR_IO;
 	}
 	return smtp_read(conn, reply);
@@ -577,6 +582,10 @@ smtp_reply_first(const struct smtp_reply *reply, char *buf, size_t size)
 	const char *text = reply->text.data ? reply->text.data : "";
 	size_t	len = strcspn(text, "\n");
 
+	if (reply->code < 0 && len > 0) {
+		snprintf(buf, size, "no reply: %.*s", (int)len, text);
+		return buf;
+	}
 	if (reply->code < 0 || len == 0) {
 		snprintf(buf, size, "%s", reply->code == SMTP_ERR_TIMEOUT ?
 		    "no reply (timeout)" : reply->code == SMTP_ERR_CLOSED ?
