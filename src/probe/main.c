@@ -138,7 +138,7 @@ probe_read_password(const char *path, char *buf, size_t size)
 		close(fd);
 	buf[len] = '\0';
 	buf[strcspn(buf, "\r\n")] = '\0';
-	if (strlen(buf) >= size - 2 && len == size - 1)
+	if (strlen(buf) > SASL_PASS_MAX)
 		probe_usage_error("--password-file %s: password longer than %d "
 		    "bytes", path, SASL_PASS_MAX);
 	if (buf[0] == '\0')

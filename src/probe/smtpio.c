@@ -33,7 +33,7 @@
  *	of TLS: smtp_pending() tells how many there are (a server that
  *	answered commands pipelined behind STARTTLS before its handshake),
  *	smtp_discard() drops them, and smtp_tls() refuses to start while any
- *	are left.
+ *	are left. A failed handshake closes the connection.
  *
  *	smtp_write() sends data[0..len), which holds one or more CRLF-ended
  *	lines, in one write; the transcript gets the lines of shown instead
@@ -240,6 +240,7 @@ smtp_tls(struct smtp_conn *conn, SSL_CTX *ctx, const char *servername)
 	if ((conn->ssl = SSL_new(ctx)) == NULL
 	    || SSL_set_fd(conn->ssl, conn->fd) != 1) {
 		smtp_error(conn, "TLS: cannot set up (out of memory?)");
+		smtp_close(conn);
 		return -1;
 	}
 	if (servername && !smtp_is_literal(servername))
@@ -258,6 +259,7 @@ smtp_tls(struct smtp_conn *conn, SSL_CTX *ctx, const char *servername)
 			smtp_error(conn, "TLS handshake failed: %s",
 			    errno ? strerror(errno) : "connection closed");
 		smtp_note(conn, conn->error);
+		smtp_close(conn);
 		return -1;
 	}
 	snprintf(note, sizeof(note), "TLS handshake done (%s, %s)",

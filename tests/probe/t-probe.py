@@ -161,6 +161,28 @@ def test_correct_and_each_bug():
     finally:
         srv.stop()
     logs = srv.commands()
+    sent = "\n".join(logs)
+    if "MAIL FROM:<%s>" % USER not in sent or "RCPT TO:<sessguard-probe@example.net>" not in sent:
+        fail("default sender (the user name, an address) or default --rcpt not used")
+    srv = Broken("--bug", "rset-forgets-auth")
+    try:
+        p = subprocess.run([PROBE, "-p", str(srv.port), "--user", USER, "--password-file", "-",
+                            "--sender", "bob@example.org", "--rcpt", "carol@remote.example",
+                            "127.0.0.1"], input=PASSWORD + "\n", capture_output=True,
+                           text=True, timeout=60)
+        lines = p.stdout.splitlines()
+        heads = [l.split(" ", 2)[:2] for l in lines if not l.startswith("    ")]
+        fail_at = [i for i, l in enumerate(lines) if l.startswith("FAIL auth_survives_rset: ")]
+        if p.returncode != 1 or [h[1].rstrip(":") for h in heads] != list(CHECKS) \
+                or len(fail_at) != 1 or not lines[fail_at[0] + 1].startswith("    S: 220 ") \
+                or "    C: RCPT TO:<carol@remote.example>" not in lines \
+                or "    C: MAIL FROM:<bob@example.org>" not in lines \
+                or "    C: AUTH PLAIN ********" not in lines or PASSWORD in p.stdout:
+            fail("text output: exit %d: %r" % (p.returncode, p.stdout[:1500]))
+        else:
+            ok("text output: one line a check, the FAIL followed by its indented transcript")
+    finally:
+        srv.stop()
     for bug, check in BUGS.items():
         srv = Broken("--bug", bug)
         try:
@@ -259,7 +281,7 @@ def test_usage_and_connection_errors():
 class Hostile:
     """A server on a thread: 'silent' greets nobody; 'rude' answers with
     escape sequences and over-long lines; 'endless' sends a line that never
-    ends."""
+    ends; 'tls-silent' says 220 to STARTTLS and then nothing."""
 
     def __init__(self, mode):
         self.mode = mode
@@ -288,6 +310,19 @@ class Hostile:
             if self.mode == "endless":
                 c.sendall(b"220 " + b"x" * 100000)
                 c.recv(1)
+                return
+            if self.mode == "tls-silent":
+                # STARTTLS gets its 220, then nothing: no ServerHello
+                f = c.makefile("rb")
+                c.sendall(b"220 hello\r\n")
+                for line in f:
+                    if line.upper().startswith(b"EHLO"):
+                        c.sendall(b"250-hello\r\n250 STARTTLS\r\n")
+                    elif line.upper().startswith(b"STARTTLS"):
+                        c.sendall(b"220 go ahead\r\n")
+                        c.recv(1 << 16)
+                        c.recv(1)
+                        return
                 return
             c.sendall(b"220 \x1b[2J\x1b]0;owned\x07 hello\r\n")
             f = c.makefile("rb")
@@ -320,10 +355,11 @@ class Hostile:
 
 
 def test_hostile_servers():
-    for mode in ("silent", "endless"):
+    for mode in ("silent", "endless", "tls-silent"):
         h = Hostile(mode)
         t = time.monotonic()
-        p = subprocess.run([PROBE, "-p", str(h.port), "127.0.0.1"], capture_output=True,
+        tls = ["--starttls"] if mode == "tls-silent" else []
+        p = subprocess.run([PROBE, "-p", str(h.port)] + tls + ["127.0.0.1"], capture_output=True,
                            text=True, timeout=60,
                            env=dict(os.environ, SESSGUARD_PROBE_TIMEOUT="2"))
         took = time.monotonic() - t
