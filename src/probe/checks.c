@@ -570,7 +570,8 @@ out:
 /*
  * Commands that many servers refuse before EHLO. tls_discards_state uses
  * the first one that a fresh session refuses and that EHLO makes
- * acceptable: after STARTTLS it must be refused again.
+ * acceptable (MAIL may still be refused after EHLO where it needs AUTH):
+ * after STARTTLS it must be refused again.
  */
 static const struct {
 	const char *head;		/* then the sender, when tail is set */
@@ -607,7 +608,8 @@ check_tls_discards_state(struct probe *p, struct smtp_conn *c,
 	struct smtp_reply r;
 	const char *why;
 	char	what[80], got[200];
-	int	i, code;
+	int	refused[sizeof(ehlo_needed) / sizeof(ehlo_needed[0])] = {0};
+	int	i, code, nrefused = 0;
 
 	smtp_reply_init(&r);
 	if ((why = starttls_unusable(p)) != NULL) {
@@ -622,27 +624,38 @@ check_tls_discards_state(struct probe *p, struct smtp_conn *c,
 			outcome(o, CHECK_SKIP, "before EHLO: %s", got);
 			goto out;
 		}
-		if (code >= 400)
+		refused[i] = code >= 400;
+		nrefused += refused[i];
+	}
+	if (nrefused == 0) {
+		outcome(o, CHECK_SKIP, "the server takes MAIL and AUTH without any "
+		    "EHLO, so it cannot show whether STARTTLS discards the EHLO");
+		goto out;
+	}
+	if (!is_2xx(probe_ehlo(c, &r))) {
+		outcome(o, CHECK_SKIP, "EHLO: %s", said(&r));
+		goto out;
+	}
+	for (i = 0; ehlo_needed[i].head; i++) {
+		if (!refused[i])
+			continue;
+		code = try_ehlo_needed(p, c, &r, i, got, sizeof(got));
+		if (LOST(code)) {
+			outcome(o, CHECK_SKIP, "after EHLO: %s", got);
+			goto out;
+		}
+		if (is_2xx(code) || code == 334)
 			break;
 	}
 	if (ehlo_needed[i].head == NULL) {
-		outcome(o, CHECK_SKIP, "the server takes MAIL and AUTH without any "
-		    "EHLO, so it cannot show whether STARTTLS discards the EHLO");
+		outcome(o, CHECK_SKIP, "what the server refuses before EHLO it "
+		    "refuses after EHLO too (last: %s), so it cannot show whether "
+		    "STARTTLS discards the EHLO", got);
 		goto out;
 	}
 	snprintf(what, sizeof(what), "%s%s%s", ehlo_needed[i].head,
 	    ehlo_needed[i].tail ? ".." : "",
 	    ehlo_needed[i].tail ? ehlo_needed[i].tail : "");
-	if (!is_2xx(probe_ehlo(c, &r))) {
-		outcome(o, CHECK_SKIP, "EHLO: %s", said(&r));
-		goto out;
-	}
-	code = try_ehlo_needed(p, c, &r, i, got, sizeof(got));
-	if (!is_2xx(code) && code != 334) {
-		outcome(o, CHECK_SKIP, "%s is refused before EHLO and after it (%s), "
-		    "so it cannot show whether STARTTLS discards the EHLO", what, got);
-		goto out;
-	}
 	if (smtp_send(c, "STARTTLS") < 0) {
 		outcome(o, CHECK_SKIP, "STARTTLS: %s", c->error);
 		goto out;
@@ -672,6 +685,12 @@ check_sequence(struct probe *p, struct smtp_conn *c, struct check_outcome *o)
 	smtp_reply_init(&r);
 	if (probe_open(p, c, &r, OPEN_TLS, o) < 0)
 		goto out;
+	/* where MAIL needs a login (submission), log in when we can */
+	if (p->user && p->mech && !p->login_refused
+	    && LOST(sasl_auth(c, &r, p->mech, p->user, p->password))) {
+		outcome(o, CHECK_SKIP, "AUTH: %s", said(&r));
+		goto out;
+	}
 	/* postmaster: every server takes it (RFC 5321 4.5.1), so only the
 	 * missing MAIL can make it refuse */
 	rcpt = smtp_cmd(c, &r, "RCPT TO:<postmaster>");
