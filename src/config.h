@@ -28,7 +28,9 @@ struct sg_reply {
 /* One immutable configuration snapshot. */
 struct sg_config {
 	char		*source;	/* file it came from, or NULL */
-	char		*socket;
+	char		*socket;		/* "none": no milter listener */
+	char		*policy_listen;		/* NULL: off */
+	unsigned	 policy_session_idle;	/* seconds */
 	enum sg_mode	 mode;
 	struct sg_strlist local_domains;
 	struct sg_strlist relay_domains;
@@ -56,11 +58,10 @@ struct sg_config {
 	char		*metrics_textfile;
 	unsigned	 metrics_interval;
 	enum pseudo_mode log_pseudonymize;
-	int		 pseudo_line;	/* where it was set, for the key check */
 	char		*log_key_file;
 	struct pseudo_key log_key;
 	int		 log_chain;
-	int		 chain_line;	/* where it was set, for the key check */
+	struct sg_strlist warnings;	/* "FILE:LINE: key: ..." of the loader */
 };
 
 struct sg_config *config_defaults(char *, size_t);
@@ -72,6 +73,7 @@ void	config_free(struct sg_config *);
 void	config_print(const struct sg_config *, struct strbuf *);
 void	config_print_keys(struct strbuf *);
 int	config_show_key(const struct sg_config *, const char *, struct strbuf *);
+const char *config_restart_key(size_t);
 const char *config_mode_name(enum sg_mode);
 
 #endif

@@ -87,20 +87,6 @@ static int tf_stopping;		/* under tf_lock */
 static pthread_mutex_t tf_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t tf_cond;
 
-static void
-errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list	ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* The metrics now; the event log and the generation belong to runtime. */
 static void
 render(struct strbuf *sb)

@@ -13,6 +13,7 @@
 #include "util/addr.h"
 #include "util/ipaddr.h"
 #include "util/json.h"
+#include "util/linefile.h"
 #include "util/strbuf.h"
 
 #include "jsoncheck.h"
@@ -634,6 +635,91 @@ START_TEST(t_cidr_v6)
 }
 END_TEST
 
+/* cidr_cover(): the blocks of one family hold every address of it. */
+static int
+covers(int family, const char *const *texts, size_t n)
+{
+	struct cidr c[8];
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		c[i] = C(texts[i]);
+	return cidr_cover(c, n, family);
+}
+#define COVERS(fam, ...) covers(fam, (const char *const[]){ __VA_ARGS__ }, \
+	sizeof((const char *const[]){ __VA_ARGS__ }) / sizeof(const char *))
+
+START_TEST(t_cidr_cover)
+{
+	ck_assert(COVERS(AF_INET, "0.0.0.0/0"));
+	ck_assert(COVERS(AF_INET, "::ffff:0:0/96"));
+	ck_assert(COVERS(AF_INET, "10.0.0.0/8", "0.0.0.0/0", "::1"));
+	ck_assert(COVERS(AF_INET, "128.0.0.0/1", "0.0.0.0/1"));
+	ck_assert(COVERS(AF_INET, "0.0.0.0/2", "64.0.0.0/2", "128.0.0.0/2",
+	    "192.0.0.0/3", "224.0.0.0/3", "10.0.0.0/8"));
+	ck_assert(COVERS(AF_INET, "255.255.255.255", "0.0.0.0/1",
+	    "128.0.0.0/2", "192.0.0.0/3", "224.0.0.0/4", "240.0.0.0/5",
+	    "248.0.0.0/5"));
+	ck_assert(!COVERS(AF_INET, "0.0.0.0/1"));
+	ck_assert(!COVERS(AF_INET, "0.0.0.0/1", "192.0.0.0/2"));
+	ck_assert(!COVERS(AF_INET, "0.0.0.0/1", "128.0.0.0/2", "224.0.0.0/3"));
+	ck_assert(!COVERS(AF_INET, "128.0.0.0/1", "0.0.0.0/2", "64.0.0.0/3",
+	    "96.0.0.0/4", "112.0.0.0/5", "120.0.0.0/6", "124.0.0.0/7",
+	    "126.0.0.0/8"));
+	ck_assert(!COVERS(AF_INET, "::/0"));
+	ck_assert(!COVERS(AF_INET, "127.0.0.0/8", "::1/128"));
+	ck_assert(COVERS(AF_INET6, "::/0"));
+	ck_assert(COVERS(AF_INET6, "8000::/1", "::/1"));
+	ck_assert(!COVERS(AF_INET6, "::/1"));
+	ck_assert(!COVERS(AF_INET6, "0.0.0.0/0", "::ffff:0:0/96"));
+	ck_assert(!COVERS(AF_INET6, "::/1", "8000::/2", "c000::/3", "e000::/4",
+	    "f000::/5", "f800::/6", "fc00::/7", "fe00::/8"));
+	ck_assert(!cidr_cover(NULL, 0, AF_INET));
+}
+END_TEST
+
+/* linefile: the reader of the configuration and of its included lists. */
+static int
+collect(void *ctx, char *line, int lineno, int ctl, char *err, size_t errlen)
+{
+	struct strbuf *sb = ctx;
+
+	if (strcmp(line, "fail") == 0) {
+		snprintf(err, errlen, "told to");
+		return -1;
+	}
+	strbuf_printf(sb, "%d%s[%s]", lineno, ctl ? "!" : "", line);
+	return 0;
+}
+
+START_TEST(t_linefile)
+{
+	struct strbuf sb;
+	char	err[256], *big;
+
+	strbuf_init(&sb);
+	ck_assert_int_eq(linefile_text("x", "a\r\n# c\n b # c\nd#e\n\x01z # \x01"
+	    "\nlast", collect, &sb, err, sizeof(err)), 0);
+	ck_assert_str_eq(strbuf_str(&sb),
+	    "1[a]2[]3[ b ]4[d#e]5![\x01z ]6[last]");
+	strbuf_reset(&sb);
+	ck_assert_int_eq(linefile_text("x", "ok\nfail\nnever", collect, &sb,
+	    err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "x:2: told to");
+	ck_assert_str_eq(strbuf_str(&sb), "1[ok]");
+	big = calloc(1, LINEFILE_MAX_LINE + 8);
+	memset(big, 'a', LINEFILE_MAX_LINE + 1);
+	ck_assert_int_eq(linefile_text("x", big, collect, &sb, err,
+	    sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "x:1: line longer than"));
+	free(big);
+	ck_assert_int_eq(linefile_read("/nonexistent/sg", collect, &sb, err,
+	    sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "/nonexistent/sg: cannot open"));
+	strbuf_free(&sb);
+}
+END_TEST
+
 START_TEST(t_cidr_bad)
 {
 	static const struct {
@@ -914,6 +1000,8 @@ util_suite(void)
 	tcase_add_test(tc, t_cidr_v4);
 	tcase_add_test(tc, t_cidr_v6);
 	tcase_add_test(tc, t_cidr_bad);
+	tcase_add_test(tc, t_cidr_cover);
+	tcase_add_test(tc, t_linefile);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("addr");
