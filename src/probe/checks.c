@@ -25,6 +25,9 @@
  *	control, tried once); otherwise the check is SKIPped, since the
  *	server refuses that recipient or sender anyway.
  *
+ *	Where the server wants a login before MAIL (submission ports), the
+ *	sequence check logs in first when it has a user name.
+ *
  *	probe_discover() opens one session the way the checks will (TLS as
  *	probe->tls says), notes whether the plain-text EHLO offers STARTTLS
  *	and which SASL mechanism to use, and with a user name tries the
