@@ -53,13 +53,19 @@ struct strset_ent {
 	size_t	 len;
 };
 
+/* A slot holds the hash's top bits: most misses never touch ent or pool. */
+struct strset_slot {
+	uint32_t idx;		/* 0: empty, else index into ent + 1 */
+	uint32_t tag;		/* hash >> 32 */
+};
+
 struct strset {
 	int	 flags;
 	char	*pool;
 	size_t	 poolused, poolcap;
 	struct strset_ent *ent;
 	size_t	 n, entcap;
-	uint32_t *slot;		/* 0: empty, else index into ent + 1 */
+	struct strset_slot *slot;
 	size_t	 mask;		/* number of slots - 1 */
 };
 
@@ -120,8 +126,10 @@ lookup(const struct strset *set, uint64_t h, const char *s, size_t len)
 	size_t	i = slot_of(h, set->mask);
 	const struct strset_ent *e;
 
-	for (; set->slot[i] != 0; i = (i + 1) & set->mask) {
-		e = &set->ent[set->slot[i] - 1];
+	for (; set->slot[i].idx != 0; i = (i + 1) & set->mask) {
+		if (set->slot[i].tag != (uint32_t)(h >> 32))
+			continue;
+		e = &set->ent[set->slot[i].idx - 1];
 		if (e->hash == h && e->len == len
 		    && equal(set, set->pool + e->off, s, len))
 			return 1;
@@ -132,16 +140,17 @@ lookup(const struct strset *set, uint64_t h, const char *s, size_t len)
 static int
 resize(struct strset *set, size_t nslots)
 {
-	uint32_t *slot;
+	struct strset_slot *slot;
 	size_t	 i, j, mask = nslots - 1;
 
 	if ((slot = calloc(nslots, sizeof(*slot))) == NULL)
 		return -1;
 	for (i = 0; i < set->n; i++) {
-		for (j = slot_of(set->ent[i].hash, mask); slot[j] != 0;
+		for (j = slot_of(set->ent[i].hash, mask); slot[j].idx != 0;
 		    j = (j + 1) & mask)
 			;
-		slot[j] = (uint32_t)(i + 1);
+		slot[j].idx = (uint32_t)(i + 1);
+		slot[j].tag = (uint32_t)(set->ent[i].hash >> 32);
 	}
 	free(set->slot);
 	set->slot = slot;
@@ -205,9 +214,11 @@ strset_add(struct strset *set, const char *s, size_t len)
 	set->ent[set->n].off = set->poolused;
 	set->ent[set->n].len = len;
 	set->poolused += len + 1;
-	for (i = slot_of(h, set->mask); set->slot[i] != 0; i = (i + 1) & set->mask)
+	for (i = slot_of(h, set->mask); set->slot[i].idx != 0;
+	    i = (i + 1) & set->mask)
 		;
-	set->slot[i] = (uint32_t)(++set->n);
+	set->slot[i].idx = (uint32_t)(++set->n);
+	set->slot[i].tag = (uint32_t)(h >> 32);
 	return 1;
 }
 
