@@ -27,7 +27,10 @@
  *	1/0. cfg_enum: one of the key's names. cfg_domains and cfg_networks:
  *	lists, separated by commas or white space, where "file:/path" reads
  *	more entries from that file with the reader of the configuration
- *	file (util/linefile), three levels deep. cfg_reply: an SMTP reply
+ *	file (util/linefile), three levels deep; a domain list is lowercased
+ *	and also hashed into list->set (domain_set_add()), trusted_networks
+ *	into cfg->trusted_set (util/cidrset), once, so that the decision
+ *	costs the same for 10 entries as for 100,000. cfg_reply: an SMTP reply
  *	(relay_reply). cfg_log: log destinations. cfg_hostname: an
  *	authserv-id, empty is the host name. cfg_loopback: a loopback-only
  *	inet:PORT@ADDR endpoint (metrics_listen). cfg_key_file: a key file,
