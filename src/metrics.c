@@ -77,6 +77,7 @@ metrics_render(struct strbuf *sb, unsigned long long lost, unsigned generation)
 		{ M_ANOMALY_UNKNOWN_COMMAND, "unknown_command" },
 		{ M_ANOMALY_MAIL_WITHOUT_HELO, "mail_without_helo" },
 		{ M_ANOMALY_CLIENT_AUTH_PARAM, "client_auth_param" },
+		{ M_ANOMALY_AUTH_RESULTS_SKIPPED, "auth_results_skipped" },
 	};
 	size_t	i;
 

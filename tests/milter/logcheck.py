@@ -40,7 +40,7 @@ FIELDS = {
 }
 VERDICTS = {"accept", "reject", "would_reject", "tempfail", "mta_rejected"}
 KINDS = {"auth_changed", "auth_carried", "unknown_command",
-         "mail_without_helo", "client_auth_param"}
+         "mail_without_helo", "client_auth_param", "auth_results_skipped"}
 
 
 def fail(msg):
