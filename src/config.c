@@ -60,6 +60,7 @@
 
 #include "config.h"
 #include "config_types.h"
+#include "util/cidrset.h"
 #include "util/linefile.h"
 #include "util/msg.h"
 
@@ -194,6 +195,7 @@ config_free(struct sg_config *cfg)
 	cfg_strlist_free(&cfg->relay_domains);
 	cfg_strlist_free(&cfg->trusted_text);
 	free(cfg->trusted);
+	cidrset_free(cfg->trusted_set);
 	free(cfg->relay_reply.text);
 	cfg_strlist_free(&cfg->log_files);
 	free(cfg->user);

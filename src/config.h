@@ -14,9 +14,13 @@
 enum sg_mode { MODE_ENFORCE, MODE_MONITOR };
 enum sg_log_level { LOG_LEVEL_COMMANDS, LOG_LEVEL_DECISIONS };
 
+struct strset;
+struct cidrset;
+
 struct sg_strlist {
 	char	**v;
 	size_t	  n;
+	struct strset *set;	/* domain lists: the entries, hashed; else NULL */
 };
 
 struct sg_reply {
@@ -37,6 +41,7 @@ struct sg_config {
 	struct sg_strlist trusted_text;	/* as written, for -n */
 	struct cidr	*trusted;
 	size_t		 ntrusted;
+	struct cidrset	*trusted_set;	/* the same blocks, hashed */
 	struct sg_reply	 relay_reply;
 	int		 log_syslog;
 	int		 log_stderr;

@@ -27,7 +27,10 @@
  *	1/0. cfg_enum: one of the key's names. cfg_domains and cfg_networks:
  *	lists, separated by commas or white space, where "file:/path" reads
  *	more entries from that file with the reader of the configuration
- *	file (util/linefile), three levels deep. cfg_reply: an SMTP reply
+ *	file (util/linefile), three levels deep; a domain list is lowercased
+ *	and also hashed into list->set (domain_set_add()), trusted_networks
+ *	into cfg->trusted_set (util/cidrset), once, so that the decision
+ *	costs the same for 10 entries as for 100,000. cfg_reply: an SMTP reply
  *	(relay_reply). cfg_log: log destinations. cfg_hostname: an
  *	authserv-id, empty is the host name. cfg_loopback: a loopback-only
  *	inet:PORT@ADDR endpoint (metrics_listen). cfg_key_file: a key file,
@@ -43,6 +46,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,8 +54,10 @@
 
 #include "config_types.h"
 #include "util/addr.h"
+#include "util/cidrset.h"
 #include "util/linefile.h"
 #include "util/msg.h"
+#include "util/strset.h"
 
 #define AT(cfg, k, type) ((type *)(void *)((char *)(cfg) + (k)->off))
 
@@ -65,8 +71,10 @@ cfg_strlist_free(struct sg_strlist *l)
 	for (i = 0; i < l->n; i++)
 		free(l->v[i]);
 	free(l->v);
+	strset_free(l->set);
 	l->v = NULL;
 	l->n = 0;
+	l->set = NULL;
 }
 
 int
@@ -78,12 +86,17 @@ cfg_strlist_add(struct sg_strlist *l, const char *s, size_t len)
 		return -1;
 	memcpy(p, s, len);
 	p[len] = '\0';
-	if ((v = realloc(l->v, (l->n + 1) * sizeof(*v))) == NULL) {
-		free(p);
-		return -1;
+	/* the capacity is the next power of two: no realloc an entry */
+	if ((l->n & (l->n - 1)) == 0) {
+		if (l->n > SIZE_MAX / 2 / sizeof(*v)
+		    || (v = realloc(l->v, (l->n ? l->n * 2 : 1) * sizeof(*v)))
+		    == NULL) {
+			free(p);
+			return -1;
+		}
+		l->v = v;
 	}
-	v[l->n++] = p;
-	l->v = v;
+	l->v[l->n++] = p;
 	return 0;
 }
 
@@ -597,6 +610,8 @@ set_domains(struct sg_config *cfg, const struct cfg_key *k, const char *v,
 
 	if (split_into(&l, v, 0, err, errlen) < 0)
 		goto bad;
+	if (l.n && (l.set = strset_create(l.n, STRSET_ICASE)) == NULL)
+		goto nomem;
 	for (i = 0; i < l.n; i++) {
 		for (p = l.v[i]; *p; p++)
 			*p = (char)tolower((unsigned char)*p);
@@ -604,10 +619,14 @@ set_domains(struct sg_config *cfg, const struct cfg_key *k, const char *v,
 			errf(err, errlen, "'%s': %s", l.v[i], why);
 			goto bad;
 		}
+		if (domain_set_add(l.set, l.v[i]) < 0)
+			goto nomem;
 	}
 	cfg_strlist_free(field);
 	*field = l;
 	return 0;
+nomem:
+	errf(err, errlen, "out of memory");
 bad:
 	cfg_strlist_free(&l);
 	return -1;
@@ -629,6 +648,7 @@ set_networks(struct sg_config *cfg, const struct cfg_key *k, const char *v,
 {
 	struct sg_strlist l = { 0 };
 	struct cidr *c = NULL;
+	struct cidrset *set = NULL;
 	const char *why;
 	size_t	i;
 
@@ -644,11 +664,17 @@ set_networks(struct sg_config *cfg, const struct cfg_key *k, const char *v,
 			goto bad;
 		}
 	}
+	if (l.n && (set = cidrset_create(c, l.n)) == NULL) {
+		errf(err, errlen, "out of memory");
+		goto bad;
+	}
 	cfg_strlist_free(AT(cfg, k, struct sg_strlist));
 	free(cfg->trusted);
+	cidrset_free(cfg->trusted_set);
 	*AT(cfg, k, struct sg_strlist) = l;
 	cfg->trusted = c;
 	cfg->ntrusted = l.n;
+	cfg->trusted_set = set;
 	return 0;
 bad:
 	free(c);
