@@ -41,6 +41,7 @@ static const char *const anomaly_names[ANOMALY_NKINDS] = {
 	[ANOMALY_UNKNOWN_COMMAND] = "unknown_command",
 	[ANOMALY_MAIL_WITHOUT_HELO] = "mail_without_helo",
 	[ANOMALY_CLIENT_AUTH_PARAM] = "client_auth_param",
+	[ANOMALY_AUTH_RESULTS_SKIPPED] = "auth_results_skipped",
 	[ANOMALY_AUTH_KEPT_ACROSS_TLS] = "auth_kept_across_tls",
 };
 

@@ -39,6 +39,11 @@
  *
  *	milter_register() registers the callbacks with libmilter.
  * DIAGNOSTICS
+ *	End of message answers TEMPFAIL (451 4.3.0), with a warning and the
+ *	eom event's reason, when an Authentication-Results header claiming
+ *	our authserv-id cannot be deleted (not recorded, or smfi_chgheader
+ *	failed): such a message is never delivered.
+ *
  *	A connection whose session cannot be allocated gets TEMPFAIL and a
  *	warning; so does any later event of it (sessguard never accepts
  *	what it could not check). smfi_register() failure is returned.
@@ -343,23 +348,46 @@ mlfi_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
 	return SMFIS_CONTINUE;
 }
 
+/*
+ * End of message refused because a claim on our authserv-id could not be
+ * deleted: delivering it would hand the forged header to the mailbox.
+ */
+static sfsistat
+eom_refuse(SMFICTX *ctx, struct sg_session *s, const char *why)
+{
+	session_ar_failed(s, why);
+	msg_warn("session %s: message refused (tempfail): %s", session_id(s),
+	    why);
+	if (smfi_setreply(ctx, "451", "4.3.0", "Authentication-Results that "
+	    "claim this server cannot be removed; try again later")
+	    != MI_SUCCESS)
+		msg_warn("session %s: cannot set the reply", session_id(s));
+	session_on_eom(s, getsym(ctx, "i"));
+	return SMFIS_TEMPFAIL;
+}
+
 static sfsistat
 mlfi_eom(SMFICTX *ctx)
 {
 	struct sg_session *s = get_session(ctx);
 	struct sg_ar_plan plan;
+	char	why[sizeof(plan.why)];
 	size_t	i;
 
 	if (s == NULL)
 		return SMFIS_TEMPFAIL;
 	session_ar_plan(s, &plan);
+	if (plan.refuse)
+		return eom_refuse(ctx, s, plan.why);
 	for (i = 0; i < plan.ndelete; i++)
-		if (smfi_chgheader(ctx, "Authentication-Results",
-		    (int)plan.delete[i], NULL) != MI_SUCCESS)
-			msg_warn("session %s: cannot delete Authentication-"
-			    "Results #%u", session_id(s), plan.delete[i]);
-	if (plan.add && smfi_insheader(ctx, 0, "Authentication-Results",
-	    plan.value) != MI_SUCCESS)
+		if (smfi_chgheader(ctx, AUTHRES_NAME, (int)plan.delete[i],
+		    NULL) != MI_SUCCESS) {
+			snprintf(why, sizeof(why), "cannot delete "
+			    "Authentication-Results #%u", plan.delete[i]);
+			return eom_refuse(ctx, s, why);
+		}
+	if (plan.add && smfi_insheader(ctx, 0, AUTHRES_NAME, plan.value)
+	    != MI_SUCCESS)
 		msg_warn("session %s: cannot add Authentication-Results",
 		    session_id(s));
 	session_on_eom(s, getsym(ctx, "i"));

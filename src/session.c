@@ -18,6 +18,7 @@
  *	void session_on_header(s, name, value), session_on_body(s, len)
  *	void session_on_eom(s, queue_id)
  *	void session_ar_plan(s, plan)
+ *	void session_ar_failed(s, why)
  *	void session_on_unknown(s, command)
  *	void session_on_close(s, how)
  * DESCRIPTION
@@ -48,8 +49,13 @@
  *
  *	session_ar_plan() says what end of message does with
  *	Authentication-Results when auth_results = yes (SPEC section 2,
- *	RFC 8601): which incoming ones claiming our authserv-id to delete,
- *	and the one to add for an authenticated session.
+ *	RFC 8601, parsed by authres): which incoming ones claiming our
+ *	authserv-id to delete (all of them), and the one to add for an
+ *	authenticated session; or that the message must be refused because
+ *	a claim could not be recorded. A login that cannot be named exactly
+ *	gets no header and the anomaly auth_results_skipped.
+ *	session_ar_failed() tells that a deletion failed: the eom event then
+ *	logs verdict tempfail with the reason.
  *
  *	The module knows no protocol: a front end (the milter, the policy
  *	server, a test) feeds it plain strings, as session.h describes, and
@@ -79,6 +85,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "authres.h"
 #include "metrics.h"
 #include "policy.h"
 #include "session.h"
@@ -90,6 +97,7 @@
 struct sg_auth {
 	int		valid;
 	char		user[SG_NAME_MAX];
+	int		user_cut;	/* the login was longer than user[] */
 	char		mech[SG_MECH_MAX];
 	unsigned	since_seq;
 	unsigned	resets;		/* aborts since it was first seen */
@@ -123,9 +131,9 @@ struct sg_session {
 	unsigned	 txn;
 	int		 in_txn;
 	unsigned	 txn_headers;
-	unsigned	 ar_count;	/* Authentication-Results seen */
-	size_t		 ar_nours;	/* ... of them claiming our authserv-id */
-	unsigned	 ar_ours[SG_AR_MAX_DELETE];
+	struct authres_txn ar;		/* Authentication-Results seen */
+	size_t		 ar_deleted;	/* ... of them deleted at eom */
+	char		 eom_refused[200];	/* why eom answers tempfail */
 	unsigned long long txn_size;
 
 	unsigned	 transactions;
@@ -165,6 +173,7 @@ session_new(const struct sg_config *cfg, struct evlog *log,
 	s->front = front ? front : &sg_front_milter;
 	s->log = log;
 	strbuf_init(&s->line);
+	authres_txn_init(&s->ar, AUTHRES_CLAIMS_MAX);
 	n = atomic_fetch_add(&id_counter, 1) + 1;
 	snprintf(s->id, sizeof(s->id), "%s.%lu", id_prefix, n);
 	clock_gettime(CLOCK_MONOTONIC, &s->start);
@@ -181,6 +190,7 @@ session_free(struct sg_session *s)
 		return;
 	metrics_live(-1);
 	strbuf_free(&s->line);
+	authres_txn_free(&s->ar);
 	free(s);
 }
 
@@ -352,8 +362,9 @@ txn_clear(struct sg_session *s)
 {
 	s->in_txn = 0;
 	s->txn_headers = 0;
-	s->ar_count = 0;
-	s->ar_nours = 0;
+	authres_txn_clear(&s->ar);
+	s->ar_deleted = 0;
+	s->eom_refused[0] = '\0';
 	s->txn_size = 0;
 }
 
@@ -405,6 +416,7 @@ note_auth(struct sg_session *s, const struct sg_mta_says *says, int at_mail,
 	copy_bounded(user, sizeof(user), authen);
 	if (s->auth.valid && strcmp(s->auth.user, user) == 0) {
 		s->auth.carried = 0;
+		s->auth.user_cut = strlen(authen) >= sizeof(user);
 		if (!empty(type))
 			copy_bounded(s->auth.mech, sizeof(s->auth.mech), type);
 		return AUTH_SAME;
@@ -413,6 +425,7 @@ note_auth(struct sg_session *s, const struct sg_mta_says *says, int at_mail,
 	s->auth.resets = 0;
 	s->auth.since_seq = seq;
 	memcpy(s->auth.user, user, sizeof(user));
+	s->auth.user_cut = strlen(authen) >= sizeof(user);
 	copy_bounded(s->auth.mech, sizeof(s->auth.mech), empty(type) ? "" : type);
 	if (s->auth.valid)
 		return AUTH_CHANGED;
@@ -830,98 +843,59 @@ session_on_data(struct sg_session *s)
 	txn_event(s, "data");
 }
 
-/* Does an Authentication-Results value name authserv-id id (RFC 8601)? */
-static int
-ar_claims(const char *value, const char *id)
-{
-	const char *p = value, *start;
-	int	depth;
-
-	for (;;) {		/* CFWS: white space and (nested) comments */
-		while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
-			p++;
-		if (*p != '(')
-			break;
-		for (depth = 0; *p; p++) {
-			if (*p == '\\' && p[1])
-				p++;
-			else if (*p == '(')
-				depth++;
-			else if (*p == ')' && --depth == 0) {
-				p++;
-				break;
-			}
-		}
-	}
-	start = p;
-	while (*p && *p != ';' && *p != ' ' && *p != '\t' && *p != '(')
-		p++;
-	return (size_t)(p - start) == strlen(id)
-	    && strncasecmp(start, id, (size_t)(p - start)) == 0;
-}
-
 void
 session_on_header(struct sg_session *s, const char *name, const char *value)
 {
 	s->txn_headers++;
-	if (name == NULL || strcasecmp(name, "Authentication-Results") != 0)
-		return;
-	s->ar_count++;
-	if (s->cfg->auth_results && value && s->cfg->authserv_id
-	    && ar_claims(value, s->cfg->authserv_id)
-	    && s->ar_nours < SG_AR_MAX_DELETE)
-		s->ar_ours[s->ar_nours++] = s->ar_count;
+	if (s->cfg->auth_results && authres_is_name(name))
+		authres_txn_header(&s->ar, value, s->cfg->authserv_id);
 }
 
 /*
- * RFC 8601: at end of message, delete the Authentication-Results that
- * claim our authserv-id (forged or stale: only we may write them), last
- * first so that the indexes stay right, and add ours for an authenticated
- * session. The identity is a quoted-string unless it is a plain token.
+ * RFC 8601 section 5: at end of message, delete every Authentication-Results
+ * that claims our authserv-id (forged or stale: only we may write them),
+ * last first so that the indexes stay right, and add ours for an
+ * authenticated session, naming the exact login or none at all. A claim
+ * that could not be recorded refuses the message: it must not reach the
+ * mailbox.
  */
 void
-session_ar_plan(const struct sg_session *s, struct sg_ar_plan *plan)
+session_ar_plan(struct sg_session *s, struct sg_ar_plan *plan)
 {
-	const char *p;
-	size_t	i, n;
-	int	token = 1;
+	char	why[sizeof(plan->why)];
 
 	memset(plan, 0, sizeof(*plan));
 	if (!s->cfg->auth_results)
 		return;
-	for (i = s->ar_nours; i > 0; i--)
-		plan->delete[plan->ndelete++] = s->ar_ours[i - 1];
+	if (s->ar.lost) {
+		plan->refuse = 1;
+		snprintf(plan->why, sizeof(plan->why), "%s", s->ar.why);
+		session_ar_failed(s, plan->why);
+		return;
+	}
+	plan->delete = authres_txn_deletions(&s->ar, &plan->ndelete);
+	s->ar_deleted = plan->ndelete;
 	if (!s->auth.valid)
 		return;
+	if (s->auth.user_cut) {
+		anomaly(s, ANOMALY_AUTH_RESULTS_SKIPPED, "no Authentication-Results "
+		    "added: the login is longer than %zu bytes; the header "
+		    "names no shorter identity", sizeof(s->auth.user) - 1);
+		return;
+	}
+	if (authres_value(plan->value, sizeof(plan->value),
+	    s->cfg->authserv_id, s->auth.user, why, sizeof(why)) < 0) {
+		anomaly(s, ANOMALY_AUTH_RESULTS_SKIPPED, "no Authentication-Results "
+		    "added: %s", why);
+		return;
+	}
 	plan->add = 1;
-	for (p = s->auth.user; *p; p++)
-		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f
-		    || strchr("()<>,;:\\\"/[]?=", *p))
-			token = 0;
-	n = (size_t)snprintf(plan->value, sizeof(plan->value),
-	    "%s; auth=pass smtp.auth=%s", s->cfg->authserv_id,
-	    token ? s->auth.user : "\"");
-	if (n >= sizeof(plan->value)) {
-		plan->add = 0;
-		return;
-	}
-	if (token)
-		return;
-	for (p = s->auth.user; *p; p++) {
-		unsigned char c = (unsigned char)*p;
+}
 
-		if (c < 0x20 || c == 0x7f)
-			continue;	/* no CR, LF or other controls in a header */
-		if (n + 4 >= sizeof(plan->value)) {
-			plan->add = 0;	/* never name a shorter identity */
-			return;
-		}
-		if (c == '"' || c == '\\')
-			plan->value[n++] = '\\';
-		plan->value[n++] = (char)c;
-	}
-	plan->value[n++] = '"';
-	plan->value[n] = '\0';
+void
+session_ar_failed(struct sg_session *s, const char *why)
+{
+	snprintf(s->eom_refused, sizeof(s->eom_refused), "%s", why);
 }
 
 void
@@ -946,7 +920,14 @@ session_on_eom(struct sg_session *s, const char *queue_id)
 	evlog_str(&l, "queue_id", empty(queue_id) ? NULL : queue_id);
 	evlog_int(&l, "size", (long long)s->txn_size);
 	evlog_int(&l, "headers", s->txn_headers);
-	evlog_text(&l, "verdict", "accept");
+	if (s->eom_refused[0]) {
+		evlog_text(&l, "verdict", "tempfail");
+		evlog_text(&l, "reason", s->eom_refused);
+	} else {
+		evlog_text(&l, "verdict", "accept");
+		if (s->cfg->auth_results)
+			evlog_int(&l, "ar_deleted", (long long)s->ar_deleted);
+	}
 	evlog_end(&l);
 	txn_clear(s);
 }

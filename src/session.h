@@ -3,6 +3,7 @@
 
 #include <stddef.h>
 
+#include "authres.h"
 #include "config.h"
 #include "evlog.h"
 
@@ -97,13 +98,14 @@ struct sg_rcpt_result {
 };
 
 /* What end of message does to Authentication-Results (auth_results = yes). */
-#define SG_AR_MAX_DELETE	16
-
 struct sg_ar_plan {
+	int	 refuse;		/* tempfail: a claim cannot be deleted */
+	char	 why[160];		/* ... why */
 	size_t	 ndelete;
-	unsigned delete[SG_AR_MAX_DELETE];	/* 1-based, descending */
+	const unsigned *delete;		/* 1-based, descending; valid until the
+					   session's next event */
 	int	 add;
-	char	 value[1100];			/* the header to insert */
+	char	 value[AUTHRES_VALUE_MAX + 1];	/* the header to insert */
 };
 
 void	session_ids_init(void);
@@ -128,7 +130,8 @@ void	session_on_header(struct sg_session *, const char *, const char *);
 void	session_on_eoh(struct sg_session *);
 void	session_on_body(struct sg_session *, size_t);
 void	session_on_eom(struct sg_session *, const char *);
-void	session_ar_plan(const struct sg_session *, struct sg_ar_plan *);
+void	session_ar_plan(struct sg_session *, struct sg_ar_plan *);
+void	session_ar_failed(struct sg_session *, const char *);
 void	session_on_abort(struct sg_session *);
 void	session_on_unknown(struct sg_session *, const char *);
 void	session_on_close(struct sg_session *, const struct sg_close *);

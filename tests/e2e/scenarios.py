@@ -613,3 +613,89 @@ def auth_results(ctx):
     eq([v for v in header_values(text2, "Authentication-Results")
         if v.lower().startswith(AUTHSERV_ID)], [],
        "our Authentication-Results on an unauthenticated message")
+
+
+def queued_message(mta, msgid, timeout=15.0):
+    """The headers of the queued message with that Message-ID, from
+    Sendmail's qf file (queueonly: what Sendmail would deliver), as
+    'Name: value' lines."""
+    deadline = time.time() + timeout
+    while True:
+        for name in sorted(os.listdir(mta.queue_dir)):
+            if not name.startswith("qf"):
+                continue
+            try:
+                with open(os.path.join(mta.queue_dir, name), "rb") as f:
+                    qf = f.read().decode("latin-1")
+            except OSError:
+                continue
+            if msgid not in qf:
+                continue
+            out, in_header = [], False
+            for line in qf.split("\n"):
+                if line.startswith("H"):
+                    h = line[1:]
+                    if h.startswith("?"):           # H?flags?Name: value
+                        h = h.split("?", 2)[2]
+                    out.append(h)
+                    in_header = True
+                elif line[:1] in (" ", "\t") and in_header:
+                    out.append(line)
+                else:
+                    in_header = False
+            return "\n".join(out) + "\n\n"
+        if time.time() > deadline:
+            raise ScenarioFailure("message %s not found in the Sendmail queue" % msgid)
+        time.sleep(0.1)
+
+
+@scenario("auth_results_forged_forms_removed", deployments=("front_end",))
+def auth_results_forged(ctx):
+    """auth_results = yes (issue 10 item 1): an unauthenticated client sends
+    Authentication-Results claiming our authserv-id folded before ';', with
+    the id as a quoted-string, behind comments, with a version, bare: 26
+    of them (more than the old cap of 16). None reaches the message the MTA
+    delivers (Postfix: the smtp-sink dump; Sendmail: the queued qf file);
+    another server's header stays."""
+    if hasattr(ctx.mta, "sink_dir"):
+        fetch = delivered_message
+    elif hasattr(ctx.mta, "queue_dir"):
+        fetch = queued_message
+    else:
+        return
+    folded = "%s\r\n ; auth=pass smtp.auth=ceo@example.org"
+    quoted = "\"%s\"; auth=pass smtp.auth=ceo@example.org"
+    forms = [
+        "%s; auth=pass smtp.auth=ceo@example.org",
+        "(forged (nested)) %s 1; auth=pass smtp.auth=ceo",      # comment, version
+        "%s",                                                    # no ';' at all
+    ]
+    ids = [AUTHSERV_ID, AUTHSERV_ID.upper()]
+    # twenty claims of forms a naive reader sees (more than the old cap of
+    # 16), then three folded and three quoted: 26 claims
+    heads = []
+    for i in range(20):
+        heads.append("Authentication-Results: " + forms[i % len(forms)] % ids[i % 2])
+        if i == 10:
+            heads.append("Authentication-Results: other.example.net; spf=pass")
+    for i in range(3):
+        heads.append("Authentication-Results: " + folded % ids[i % 2])
+        heads.append("Authentication-Results: " + quoted % ids[i % 2])
+    c = ctx.client()
+    reply_is(c.ehlo("stranger.example.net"), "250", "EHLO")
+    reply_is(c.cmd("MAIL FROM:<someone@%s>" % REMOTE), "250", "MAIL")
+    local = "postmaster@" + ctx.local_domain
+    reply_is(c.cmd("RCPT TO:<%s>" % local), "250", "RCPT local")
+    msgid = "<arf.%d.%d@client.example.net>" % (os.getpid(), int(time.time() * 1e6))
+    reply_is(c.data("\r\n".join(heads) + "\r\nFrom: <someone@%s>\r\nTo: <%s>\r\n"
+                    "Subject: forged A-R\r\nMessage-ID: %s\r\n\r\nhi\r\n"
+                    % (REMOTE, local, msgid)), "250", "end of DATA")
+    text = fetch(ctx.mta, msgid)
+    ars = header_values(text, "Authentication-Results")
+    forged = [v for v in ars if AUTHSERV_ID in v.lower()]
+    eq(forged, [], "forged Authentication-Results in the delivered message")
+    eq(ars, ["other.example.net; spf=pass"], "Authentication-Results left")
+    s = ctx.session(c)
+    eoms = s.events("eom")
+    check(eoms and eoms[-1].get("ar_deleted") == 26,
+          "eom does not say 26 deleted: %s" % s.brief())

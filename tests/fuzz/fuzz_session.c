@@ -53,10 +53,11 @@
  *	  headers of this transaction) and the close summary (transactions,
  *	  resets, rcpts, rejected);
  *	- at end of message, session_ar_plan() (auth_results = yes, RFC
- *	  8601): deletes only Authentication-Results naming our authserv-id
- *	  (at least those that start with it), indexes descending; adds one
- *	  exactly for an authenticated session, naming the whole identity
- *	  (token or quoted-string), with no control character.
+ *	  8601): deletes only Authentication-Results naming our authserv-id,
+ *	  every one in a plain form (id;, folded id, quoted id), indexes
+ *	  descending; adds one for an authenticated session naming the exact
+ *	  identity (as it is, or a quoted-string), with no control character,
+ *	  or none and the anomaly auth_results_skipped.
  *	Logged values are compared after JSON decoding with what SPEC section
  *	5 says they must be (fz_expect_value()). With SG_FUZZ_VERBOSE set in
  *	the environment, the log lines go to stderr as well (to read what a
@@ -1091,42 +1092,73 @@ do_close(struct check *ck, struct sg_session *s, struct model *m)
 	check_auth(ck, m, line);
 }
 
-/* Does value mention id (case-insensitive)? */
+/*
+ * Does value mention id (case-insensitive), once quoted-pairs and folding
+ * are taken out?
+ */
 static int
 mentions(const char *value, const char *id)
 {
-	size_t	n = strlen(id);
+	char	buf[8192];
+	size_t	n = 0, len = strlen(id);
+	const char *p;
 
-	for (; *value; value++)
-		if (strncasecmp(value, id, n) == 0)
+	for (p = value; *p && n < sizeof(buf) - 1; p++)
+		if (*p != '\\' && *p != '\r' && *p != '\n')
+			buf[n++] = *p;
+	buf[n] = '\0';
+	for (p = buf; *p; p++)
+		if (strncasecmp(p, id, len) == 0)
 			return 1;
 	return 0;
 }
 
+/* Is value one of the plain forms that claim id: "id;", "id\r\n ;", "\"id\";"? */
+static int
+plainly_claims(const char *v, const char *id)
+{
+	size_t	n = strlen(id);
+
+	while (*v == ' ' || *v == '\t')
+		v++;
+	if (*v == '"')
+		return strncasecmp(v + 1, id, n) == 0 && v[n + 1] == '"'
+		    && v[n + 2] == ';';
+	if (strncasecmp(v, id, n) != 0)
+		return 0;
+	v += n;
+	if (strncmp(v, "\r\n ", 3) == 0)
+		v += 3;
+	return *v == ';';
+}
+
 /*
  * RFC 8601 at end of message (auth_results = yes): delete only headers
- * that name our authserv-id, at least those that start with it; add ours
- * exactly for an authenticated session, naming the whole identity, with
- * no control character in it.
+ * that name our authserv-id, and every one in a plain form, last first;
+ * add ours for an authenticated session naming the exact identity, or
+ * none when it cannot be written (a control character or non-ASCII byte,
+ * or a login as long as the session keeps). Returns whether the session
+ * logged the anomaly auth_results_skipped.
  */
-static void
+static int
 check_ar_plan(struct sg_session *s, const struct model *m)
 {
 	struct sg_ar_plan plan;
 	const char *id = m->cfg->authserv_id, *u, *v;
-	size_t	i, n, ours = 0;
 	char	want[2048];
-	int	token = 1;
+	size_t	i, j, n;
+	int	found, odd = 0;
 
 	memset(&plan, 0x5a, sizeof(plan));
 	session_ar_plan(s, &plan);
 	if (!m->cfg->auth_results) {
 		FUZZ_CHECK(plan.ndelete == 0 && !plan.add, "auth_results = no "
 		    "but the plan deletes %zu, adds %d", plan.ndelete, plan.add);
-		return;
+		return 0;
 	}
-	FUZZ_CHECK(plan.ndelete <= SG_AR_MAX_DELETE && plan.ndelete <= m->nar,
-	    "deletes %zu of %zu", plan.ndelete, m->nar);
+	FUZZ_CHECK(!plan.refuse, "refused: %s", plan.why);
+	FUZZ_CHECK(plan.ndelete <= m->nar, "deletes %zu of %zu", plan.ndelete,
+	    m->nar);
 	for (i = 0; i < plan.ndelete; i++) {
 		FUZZ_CHECK(plan.delete[i] >= 1 && plan.delete[i] <= m->nar
 		    && (i == 0 || plan.delete[i] < plan.delete[i - 1]),
@@ -1138,47 +1170,56 @@ check_ar_plan(struct sg_session *s, const struct model *m)
 	}
 	for (i = 0; i < m->nar && id; i++) {
 		v = m->ar[i];
-		n = strlen(id);
-		if (v && strncasecmp(v, id, n) == 0 && v[n] == ';'
-		    && ++ours <= SG_AR_MAX_DELETE) {
-			size_t	j;
-			int	found = 0;
-
-			for (j = 0; j < plan.ndelete; j++)
-				if (plan.delete[j] == i + 1)
-					found = 1;
-			FUZZ_CHECK(found, "keeps Authentication-Results #%zu '%s'",
-			    i + 1, v);
-		}
+		if (v == NULL || !plainly_claims(v, id))
+			continue;
+		for (found = 0, j = 0; j < plan.ndelete; j++)
+			if (plan.delete[j] == i + 1)
+				found = 1;
+		FUZZ_CHECK(found, "keeps Authentication-Results #%zu '%s'",
+		    i + 1, v);
 	}
-	FUZZ_CHECK(plan.add == m->auth, "plan adds %d, authenticated %d",
-	    plan.add, m->auth);
-	if (!plan.add)
-		return;
+	if (!m->auth) {
+		FUZZ_CHECK(!plan.add, "plan adds for an unauthenticated session");
+		return 0;
+	}
+	for (u = m->user; *u; u++)
+		if ((unsigned char)*u < 0x20 || (unsigned char)*u >= 0x7f)
+			odd = 1;
+	if (!plan.add) {
+		FUZZ_CHECK(odd || strlen(m->user) >= NAME_MAX_B, "no header for "
+		    "login '%s'", m->user);
+		return 1;
+	}
 	FUZZ_CHECK(memchr(plan.value, '\0', sizeof(plan.value)) != NULL,
 	    "value not terminated");
+	FUZZ_CHECK(strlen(plan.value) <= 998 - 24, "header longer than a line");
 	for (v = plan.value; *v; v++)
 		FUZZ_CHECK((unsigned char)*v >= 0x20 && *v != 0x7f,
 		    "control character in header: %s", plan.value);
-	for (u = m->user; *u; u++)
-		if ((unsigned char)*u <= 0x20 || (unsigned char)*u >= 0x7f
-		    || strchr("()<>,;:\\\"/[]?=", *u))
-			token = 0;
-	n = (size_t)snprintf(want, sizeof(want), "%s; auth=pass smtp.auth=%s",
-	    id, token ? m->user : "\"");
-	if (!token) {
-		for (u = m->user; *u; u++) {
-			if ((unsigned char)*u < 0x20 || *u == 0x7f)
-				continue;
-			if (*u == '"' || *u == '\\')
-				want[n++] = '\\';
-			want[n++] = *u;
-		}
-		want[n++] = '"';
-		want[n] = '\0';
+	/* the identity as it is (token, addr-spec) or as a quoted-string */
+	n = (size_t)snprintf(want, sizeof(want), "%s; auth=pass smtp.auth=", id);
+	if (strncmp(plan.value, want, n) != 0)	/* an id that is no token */
+		n = (size_t)snprintf(want, sizeof(want),
+		    "\"%s\"; auth=pass smtp.auth=", id);
+	FUZZ_CHECK(strncmp(plan.value, want, n) == 0, "Authentication-Results "
+	    "'%s' does not start with '%s'", plan.value, want);
+	v = plan.value + n;
+	if (strcmp(v, m->user) == 0) {
+		FUZZ_CHECK(strpbrk(v, " \"\\;()<>,:[]") == NULL && *v,
+		    "login '%s' written unquoted", v);
+		return 0;
 	}
-	FUZZ_CHECK(strcmp(plan.value, want) == 0, "Authentication-Results "
-	    "'%s', expected '%s'", plan.value, want);
+	want[0] = '"';
+	for (n = 1, u = m->user; *u && n < sizeof(want) - 3; u++) {
+		if (*u == '"' || *u == '\\')
+			want[n++] = '\\';
+		want[n++] = *u;
+	}
+	want[n++] = '"';
+	want[n] = '\0';
+	FUZZ_CHECK(strcmp(v, want) == 0, "smtp.auth=%s, expected %s or %s", v,
+	    m->user, want);
+	return 0;
 }
 
 static void
@@ -1221,7 +1262,10 @@ do_event(struct check *ck, struct sg_session *s, struct model *m,
 		unsigned long long size = m->size;
 		unsigned headers = m->headers;
 
-		check_ar_plan(s, m);
+		if (check_ar_plan(s, m)) {
+			m->seq++;
+			add(w, &nw, "anomaly", "auth_results_skipped");
+		}
 		m->seq++;
 		m->abort_last = 0;
 		model_txn_clear(m);

@@ -40,7 +40,8 @@ FIELDS = {
 }
 VERDICTS = {"accept", "reject", "would_reject", "tempfail", "mta_rejected"}
 KINDS = {"auth_changed", "auth_carried", "unknown_command",
-         "mail_without_helo", "client_auth_param", "auth_kept_across_tls"}
+         "mail_without_helo", "client_auth_param", "auth_results_skipped",
+         "auth_kept_across_tls"}
 
 
 def fail(msg):
