@@ -54,19 +54,21 @@
  *	Every session logs "via":"policy" on connect and raises no anomaly
  *	that needs stages the protocol never shows (mail_without_helo).
  *
- *	Mapping (no event is invented beyond these):
+ *	Mapping (no event is invented beyond these). A session is a
+ *	connection of the core (conn.c, sg_front_policy); every request
+ *	says the TLS state (encryption_*) and the login (sasl_username,
+ *	sasl_method; sasl_sender is the client's AUTH= claim, never
+ *	trusted), and the core finds the TLS boundary (S3) at whichever
+ *	event first carries TLS after plaintext.
  *	- the first request of a session: connect (client_name,
- *	  client_address, client_port), then helo when helo_name or TLS is
- *	  known;
- *	- a helo_name other than the last one: helo; TLS
- *	  (encryption_protocol / encryption_cipher) first seen after the
- *	  session was seen in plaintext: helo with TLS, the core's TLS
- *	  boundary (S3);
- *	- a new instance: a new transaction, mail with <sender>,
- *	  sasl_username ({auth_authen}), sasl_method ({auth_type}) and
- *	  sasl_sender ({auth_author}, the client's AUTH= claim, never
- *	  trusted); the configuration snapshot is renewed there, as the
- *	  milter does at MAIL;
+ *	  client_address, client_port);
+ *	- a helo_name other than the last one, or the same one first seen
+ *	  in TLS after plaintext (Postfix forgets the HELO name at STARTTLS,
+ *	  so the client sent EHLO again): helo, without the login, which
+ *	  an AUTH after that EHLO may have brought;
+ *	- a new instance (or an RCPT outside any transaction): a new
+ *	  transaction, conn_on_mail() with <sender>, which also renews the
+ *	  configuration snapshot;
  *	- protocol_state RCPT: rcpt with <recipient>; DATA: data;
  *	  END-OF-MESSAGE: eom with queue_id and size.
  *	Replies: a permitted recipient, a would_reject (monitor) and every
@@ -99,12 +101,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "metrics.h"
+#include "conn.h"
 #include "policyd.h"
 #include "policyreq.h"
 #include "runtime.h"
 #include "session.h"
-#include "util/ipaddr.h"
 #include "util/msg.h"
 #include "util/strbuf.h"
 
@@ -130,17 +131,16 @@ struct psess {
 	char		 helo[256];
 	int		 tls;		/* TLS state of the last request */
 	int		 busy;		/* a request is using it */
-	struct pconn	*conn;		/* the connection that used it last */
+	struct pclient	*client;	/* the connection that used it last */
 	double		 last;
-	struct sg_session *s;
-	struct sg_snapshot *snap;
+	struct sg_conn	*sc;		/* session and configuration */
 };
 
 struct ploop;
 
 /* One policy client connection. */
-struct pconn {
-	struct pconn	*prev, *next;
+struct pclient {
+	struct pclient	*prev, *next;
 	struct ploop	*loop;
 	int		 fd;
 	unsigned long	 id;
@@ -159,7 +159,7 @@ struct ploop {
 	int		 index;
 	int		 listening;
 	pthread_t	 th;
-	struct pconn	*conns;
+	struct pclient	*clients;
 	double		 next_scan;
 	double		 next_expire;
 };
@@ -405,21 +405,20 @@ tab_remove(struct psess *ps)
 			break;
 		}
 	lru_unlink(ps);
-	if (ps->conn && ps->conn->cur == ps)
-		ps->conn->cur = NULL;
-	ps->conn = NULL;
+	if (ps->client && ps->client->cur == ps)
+		ps->client->cur = NULL;
+	ps->client = NULL;
 }
 
 /* Logs the close of a session out of the table, and frees it. */
 static void
 sess_end(struct psess *ps, const char *reason)
 {
+	struct sg_close how = { 0, reason };
+
 	if (ps == NULL)
 		return;
-	session_on_close_reason(ps->s, reason);
-	metrics_live(-1);
-	session_free(ps->s);
-	runtime_release(ps->snap);
+	conn_close(ps->sc, &how);
 	free(ps);
 }
 
@@ -430,14 +429,10 @@ sess_new(const char *addr, const char *port, const char *pid)
 
 	if ((ps = calloc(1, sizeof(*ps))) == NULL)
 		return NULL;
-	if ((ps->snap = runtime_acquire()) == NULL
-	    || (ps->s = session_new(snapshot_config(ps->snap),
-	    runtime_log())) == NULL) {
-		runtime_release(ps->snap);
+	if ((ps->sc = conn_open(&sg_front_policy)) == NULL) {
 		free(ps);
 		return NULL;
 	}
-	session_set_front(ps->s, "policy", 1);
 	snprintf(ps->addr, sizeof(ps->addr), "%s", addr);
 	snprintf(ps->port, sizeof(ps->port), "%s", port);
 	snprintf(ps->pid, sizeof(ps->pid), "%s", pid);
@@ -457,7 +452,7 @@ struct lookup {
  * while another request uses it.
  */
 static struct psess *
-tab_get(struct pconn *c, struct lookup *lk)
+tab_get(struct pclient *c, struct lookup *lk)
 {
 	struct psess *ps, *old;
 	unsigned b = key_bucket(lk->addr, lk->port);
@@ -478,7 +473,7 @@ again:
 		ps = NULL;
 	}
 	old = c->cur;
-	if (old && old != ps && !old->busy && old->conn == c) {
+	if (old && old != ps && !old->busy && old->client == c) {
 		/* this smtpd process went on to its next SMTP session */
 		tab_remove(old);
 		lk->ended[1] = old;
@@ -493,9 +488,9 @@ again:
 	} else if (lk->pid[0] && ps->pid[0] == '\0')
 		memcpy(ps->pid, lk->pid, sizeof(ps->pid));
 	ps->busy = 1;
-	if (ps->conn && ps->conn != c && ps->conn->cur == ps)
-		ps->conn->cur = NULL;
-	ps->conn = c;
+	if (ps->client && ps->client != c && ps->client->cur == ps)
+		ps->client->cur = NULL;
+	ps->client = c;
 	c->cur = ps;
 	return ps;
 }
@@ -543,6 +538,15 @@ nonempty(const char *v)
 	return v != NULL && *v != '\0';
 }
 
+static unsigned
+port_number(const char *port)
+{
+	unsigned long p = strtoul(port, NULL, 10);
+
+	return *port && strspn(port, "0123456789") == strlen(port)
+	    && strlen(port) < 6 && p <= 65535 ? (unsigned)p : 0;
+}
+
 /* "<addr>" as the milter gives it, in sb. */
 static const char *
 bracketed(struct strbuf *sb, const char *addr)
@@ -555,88 +559,42 @@ bracketed(struct strbuf *sb, const char *addr)
 	return strbuf_str(sb);
 }
 
-static void
-sockaddr_of(const char *addr, const char *port, struct sockaddr_storage *ss)
-{
-	struct ipaddr ip;
-	unsigned long p = strtoul(port, NULL, 10);
-
-	memset(ss, 0, sizeof(*ss));
-	if (ipaddr_parse(addr, &ip) < 0)
-		return;
-	if (p > 65535 || strspn(port, "0123456789") != strlen(port))
-		p = 0;
-	if (ip.family == AF_INET) {
-		struct sockaddr_in *in = (struct sockaddr_in *)ss;
-
-		in->sin_family = AF_INET;
-		in->sin_port = htons((unsigned short)p);
-		memcpy(&in->sin_addr, ip.bytes, 4);
-	} else {
-		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons((unsigned short)p);
-		memcpy(&in6->sin6_addr, ip.bytes, 16);
-	}
-}
-
-/* At a new transaction: the newest configuration (milter.c does so at MAIL). */
-static void
-refresh_config(struct psess *ps)
-{
-	struct sg_snapshot *snap = runtime_acquire();
-
-	if (snap == NULL)
-		return;
-	if (snap == ps->snap) {
-		runtime_release(snap);
-		return;
-	}
-	session_set_config(ps->s, snapshot_config(snap));
-	runtime_release(ps->snap);
-	ps->snap = snap;
-}
-
 /* Applies one request to its session; res is set at RCPT. */
 static void
 apply(struct psess *ps, const struct policyreq *req, int created,
     struct sg_rcpt_result *res)
 {
+	struct sg_session *s = conn_session(ps->sc);
 	const char *stage = policyreq_get(req, PREQ_PROTOCOL_STATE);
 	const char *helo = policyreq_get(req, PREQ_HELO_NAME);
 	const char *inst = policyreq_get(req, PREQ_INSTANCE);
-	struct sg_tls_macros tls;
-	struct sg_auth_macros am;
-	struct sockaddr_storage ss;
+	struct sg_mta_says says, at_helo;
 	struct strbuf sb;
-	const char *argv[1];
 	int	tls_now;
 
-	tls.version = policyreq_get(req, PREQ_ENCRYPTION_PROTOCOL);
-	tls.cipher = policyreq_get(req, PREQ_ENCRYPTION_CIPHER);
-	tls.bits = policyreq_get(req, PREQ_ENCRYPTION_KEYSIZE);
-	tls_now = nonempty(tls.version) || nonempty(tls.cipher);
-	am.authen = policyreq_get(req, PREQ_SASL_USERNAME);
-	am.type = policyreq_get(req, PREQ_SASL_METHOD);
-	am.author = policyreq_get(req, PREQ_SASL_SENDER);
+	memset(&says, 0, sizeof(says));
+	says.tls.version = policyreq_get(req, PREQ_ENCRYPTION_PROTOCOL);
+	says.tls.cipher = policyreq_get(req, PREQ_ENCRYPTION_CIPHER);
+	says.tls.bits = policyreq_get(req, PREQ_ENCRYPTION_KEYSIZE);
+	says.login = policyreq_get(req, PREQ_SASL_USERNAME);
+	says.mech = policyreq_get(req, PREQ_SASL_METHOD);
+	says.auth_param = policyreq_get(req, PREQ_SASL_SENDER);
+	tls_now = nonempty(says.tls.version) || nonempty(says.tls.cipher);
 	strbuf_init(&sb);
 
-	if (created) {
-		sockaddr_of(ps->addr, ps->port, &ss);
-		metrics_count(M_SESSIONS);
-		metrics_live(1);
-		session_on_connect(ps->s, policyreq_get(req, PREQ_CLIENT_NAME),
-		    (struct sockaddr *)&ss, NULL);
-	}
+	if (created)
+		session_on_connect(s, policyreq_get(req, PREQ_CLIENT_NAME),
+		    ps->addr, port_number(ps->port), NULL);
 	/*
-	 * HELO as far as the requests show it; TLS first seen after
-	 * plaintext is the boundary, which the core finds at HELO.
+	 * A HELO name not seen before means an EHLO: so does one in TLS
+	 * after plaintext, for Postfix forgets the name at STARTTLS. The
+	 * login is not said there: it may come from an AUTH after it.
 	 */
-	if ((created && (nonempty(helo) || tls_now))
-	    || (tls_now && !ps->tls)
-	    || (nonempty(helo) && strcmp(helo, ps->helo) != 0)) {
-		session_on_helo(ps->s, helo, &tls);
+	if (nonempty(helo) && (strcmp(helo, ps->helo) != 0
+	    || (tls_now && !ps->tls))) {
+		memset(&at_helo, 0, sizeof(at_helo));
+		at_helo.tls = says.tls;
+		session_on_helo(s, helo, &at_helo);
 		snprintf(ps->helo, sizeof(ps->helo), "%s", helo);
 		ps->in_txn = 0;
 	}
@@ -644,25 +602,24 @@ apply(struct psess *ps, const struct policyreq *req, int created,
 
 	if ((nonempty(inst) && strcmp(inst, ps->instance) != 0)
 	    || (!ps->in_txn && strcmp(stage, "RCPT") == 0)) {
-		refresh_config(ps);
-		argv[0] = bracketed(&sb, policyreq_get(req, PREQ_SENDER));
-		session_on_mail(ps->s, argv, 1, &am);
+		conn_on_mail(ps->sc, bracketed(&sb, policyreq_get(req,
+		    PREQ_SENDER)), NULL, 0, &says);
 		snprintf(ps->instance, sizeof(ps->instance), "%s", inst);
 		ps->in_txn = 1;
 	}
 
 	if (strcmp(stage, "RCPT") == 0) {
-		argv[0] = bracketed(&sb, policyreq_get(req, PREQ_RECIPIENT));
-		session_on_rcpt(ps->s, argv, 1, &am, NULL, res);
+		session_on_rcpt(s, bracketed(&sb, policyreq_get(req,
+		    PREQ_RECIPIENT)), NULL, 0, 0, &says, res);
 	} else if (strcmp(stage, "DATA") == 0 && ps->in_txn) {
-		session_on_data(ps->s);
+		session_on_data(s);
 	} else if (strcmp(stage, "END-OF-MESSAGE") == 0 && ps->in_txn) {
 		const char *size = policyreq_get(req, PREQ_SIZE);
 
 		if (nonempty(size) && strspn(size, "0123456789") == strlen(size)
 		    && strlen(size) < 16)
-			session_on_body(ps->s, (size_t)strtoull(size, NULL, 10));
-		session_on_eom(ps->s, policyreq_get(req, PREQ_QUEUE_ID));
+			session_on_body(s, (size_t)strtoull(size, NULL, 10));
+		session_on_eom(s, policyreq_get(req, PREQ_QUEUE_ID));
 		ps->in_txn = 0;
 	}
 	strbuf_free(&sb);
@@ -681,7 +638,7 @@ rcpt_action(const struct sg_rcpt_result *res, char *buf, size_t size)
 
 /* Answers one parsed request into c->out. */
 static void
-handle(struct pconn *c, const struct policyreq *req)
+handle(struct pclient *c, const struct policyreq *req)
 {
 	struct lookup lk;
 	struct psess *ps = NULL;
@@ -721,10 +678,8 @@ handle(struct pconn *c, const struct policyreq *req)
 		pthread_mutex_lock(&tab_lock);
 		tab_put(ps);
 		pthread_mutex_unlock(&tab_lock);
-	} else if (rcpt) {
-		tempfail_result(&res, "no session");
-		metrics_count(M_RCPT_TEMPFAIL);
-	}
+	} else if (rcpt)
+		session_rcpt_unchecked(&res);
 	if (rcpt)
 		rcpt_action(&res, action, sizeof(action));
 	else
@@ -736,13 +691,13 @@ handle(struct pconn *c, const struct policyreq *req)
 /* Connections. */
 
 static void
-conn_close(struct pconn *c)
+client_close(struct pclient *c)
 {
 	struct ploop *lp = c->loop;
 
 	pthread_mutex_lock(&tab_lock);
-	if (c->cur && c->cur->conn == c)
-		c->cur->conn = NULL;
+	if (c->cur && c->cur->client == c)
+		c->cur->client = NULL;
 	c->cur = NULL;
 	pthread_mutex_unlock(&tab_lock);
 	epoll_ctl(lp->ep, EPOLL_CTL_DEL, c->fd, NULL);
@@ -750,7 +705,7 @@ conn_close(struct pconn *c)
 	if (c->prev)
 		c->prev->next = c->next;
 	else
-		lp->conns = c->next;
+		lp->clients = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
 	free(c->in);
@@ -758,7 +713,7 @@ conn_close(struct pconn *c)
 }
 
 static void
-conn_watch(struct pconn *c, uint32_t what)
+client_watch(struct pclient *c, uint32_t what)
 {
 	struct epoll_event ev;
 
@@ -770,7 +725,7 @@ conn_watch(struct pconn *c, uint32_t what)
 
 /* Sends what is pending; 1 when all of it went, 0 when not yet, -1 error. */
 static int
-conn_flush(struct pconn *c)
+client_flush(struct pclient *c)
 {
 	ssize_t	n;
 
@@ -795,7 +750,7 @@ conn_flush(struct pconn *c)
  * leave at once. Returns -1 when the connection was closed.
  */
 static int
-conn_process(struct pconn *c)
+client_process(struct pclient *c)
 {
 	struct policyreq req;
 	char	err[128];
@@ -821,7 +776,7 @@ conn_process(struct pconn *c)
 		if (policyreq_parse(&req, c->in, len, err, sizeof(err)) < 0) {
 			msg_warn("policy connection %lu: malformed request (%s); "
 			    "closing it without a reply", c->id, err);
-			conn_close(c);
+			client_close(c);
 			return -1;
 		}
 		handle(c, &req);
@@ -837,18 +792,18 @@ conn_process(struct pconn *c)
 				c->incap = PD_BUF_INIT;
 			}
 		}
-		if ((rc = conn_flush(c)) < 0) {
-			conn_close(c);
+		if ((rc = client_flush(c)) < 0) {
+			client_close(c);
 			return -1;
 		}
 		if (rc == 0)
-			conn_watch(c, EPOLLOUT);
+			client_watch(c, EPOLLOUT);
 	}
 	return 0;
 }
 
 static void
-conn_readable(struct pconn *c)
+client_readable(struct pclient *c)
 {
 	ssize_t	n;
 	char	*p;
@@ -858,7 +813,7 @@ conn_readable(struct pconn *c)
 			return;			/* a reply waits: read later */
 		if (c->inlen == c->incap) {
 			if (c->incap > POLICYREQ_MAX) {
-				if (conn_process(c) < 0)
+				if (client_process(c) < 0)
 					return;
 				continue;
 			}
@@ -866,7 +821,7 @@ conn_readable(struct pconn *c)
 			    POLICYREQ_MAX + 1 : c->incap * 2)) == NULL) {
 				msg_warn("policy connection %lu: out of memory; "
 				    "closing it", c->id);
-				conn_close(c);
+				client_close(c);
 				return;
 			}
 			c->in = p;
@@ -882,39 +837,39 @@ conn_readable(struct pconn *c)
 			if (c->inlen > 0)
 				msg_warn("policy connection %lu: closed in the "
 				    "middle of a request", c->id);
-			conn_close(c);
+			client_close(c);
 			return;
 		}
 		if (c->inlen == 0)
 			c->begun = now_mono();
 		c->inlen += (size_t)n;
 		c->last = now_mono();
-		if (conn_process(c) < 0)
+		if (client_process(c) < 0)
 			return;
 	}
 }
 
 static void
-conn_writable(struct pconn *c)
+client_writable(struct pclient *c)
 {
-	int	rc = conn_flush(c);
+	int	rc = client_flush(c);
 
 	if (rc < 0) {
-		conn_close(c);
+		client_close(c);
 		return;
 	}
 	if (rc == 0)
 		return;
-	conn_watch(c, EPOLLIN);
-	if (conn_process(c) == 0 && c->outlen == 0)
-		conn_readable(c);
+	client_watch(c, EPOLLIN);
+	if (client_process(c) == 0 && c->outlen == 0)
+		client_readable(c);
 }
 
 static void
 loop_accept(struct ploop *lp)
 {
 	struct epoll_event ev;
-	struct pconn *c;
+	struct pclient *c;
 	int	fd;
 
 	for (;;) {
@@ -954,10 +909,10 @@ loop_accept(struct ploop *lp)
 			close(fd);
 			continue;
 		}
-		c->next = lp->conns;
-		if (lp->conns)
-			lp->conns->prev = c;
-		lp->conns = c;
+		c->next = lp->clients;
+		if (lp->clients)
+			lp->clients->prev = c;
+		lp->clients = c;
 	}
 }
 
@@ -977,9 +932,9 @@ loop_listen(struct ploop *lp)
 static void
 loop_scan(struct ploop *lp, double now)
 {
-	struct pconn *c, *next;
+	struct pclient *c, *next;
 
-	for (c = lp->conns; c; c = next) {
+	for (c = lp->clients; c; c = next) {
 		next = c->next;
 		if (c->outlen && now - c->last > PD_READ_TIMEOUT)
 			msg_warn("policy connection %lu: reply not taken in %d s; "
@@ -991,7 +946,7 @@ loop_scan(struct ploop *lp, double now)
 			;
 		else
 			continue;
-		conn_close(c);
+		client_close(c);
 	}
 }
 
@@ -1014,10 +969,10 @@ loop_run(void *arg)
 				loop_accept(lp);
 			else if (evs[i].data.ptr == &wake_marker)
 				break;
-			else if (((struct pconn *)evs[i].data.ptr)->outlen)
-				conn_writable(evs[i].data.ptr);	/* or its error */
+			else if (((struct pclient *)evs[i].data.ptr)->outlen)
+				client_writable(evs[i].data.ptr);	/* or its error */
 			else
-				conn_readable(evs[i].data.ptr);
+				client_readable(evs[i].data.ptr);
 		}
 		now = now_mono();
 		if (lp->index == 0 && now >= lp->next_expire) {
@@ -1085,8 +1040,8 @@ policyd_stop(void)
 		    strerror(errno));
 	for (i = 0; i < nloops; i++) {
 		pthread_join(loops[i].th, NULL);
-		while (loops[i].conns)
-			conn_close(loops[i].conns);
+		while (loops[i].clients)
+			client_close(loops[i].clients);
 		close(loops[i].ep);
 	}
 	nloops = 0;

@@ -474,6 +474,49 @@ def t_starttls():
     ]], "starttls")
 
 
+def t_starttls_rcpt():
+    """S3 when the policy service sees RCPT only (its usual place)."""
+    d = Daemon("starttls-rcpt", BASE)
+    # session 1: plaintext login; STARTTLS, EHLO and a new AUTH inside TLS
+    c = d.conn()
+    ok(c.ask(request(sasl_username="alice", sasl_method="PLAIN")) == DUNNO,
+       "plaintext login relays")
+    r = c.ask(tls(instance="4d2.1.2.0", sasl_username="bob",
+                  sasl_method="PLAIN"))
+    ok(r == DUNNO, "EHLO and AUTH inside TLS (Postfix forgets the plaintext "
+       "login at STARTTLS): the new login relays (%r)" % r)
+    c.close()
+    # session 2: plaintext login; STARTTLS and MAIL without EHLO (Postfix
+    # forgot the HELO name; no AUTH is possible before EHLO)
+    c = d.conn()
+    ok(c.ask(request(client_port="40001", instance="4d2.2.1.0",
+                     sasl_username="alice", sasl_method="PLAIN")) == DUNNO,
+       "plaintext login relays")
+    r = c.ask(tls(client_port="40001", instance="4d2.2.2.0", helo_name=""))
+    ok(r.startswith(b"action=554 5.7.1 Relay access denied"),
+       "no EHLO after STARTTLS: the plaintext login does not relay (%r)" % r)
+    c.close()
+    t = {"version": "TLSv1.3", "cipher": "TLS_AES_256_GCM_SHA384",
+         "bits": 256}
+    check_log(d.stop(), [[
+        connect(), helo(), ("mail", {"txn": 1, "auth.user": "alice"}),
+        ("rcpt", {"verdict": "accept"}),
+        ("tls", t), helo(tls=t),
+        ("mail", {"txn": 2, "auth.user": "bob", "auth.source": "mta"}),
+        ("rcpt", {"verdict": "accept", "reason": "~authenticated as bob"}),
+        close(transactions=2, rejected=0),
+    ], [
+        connect(client_port=40001), helo(),
+        ("mail", {"txn": 1, "auth.user": "alice"}),
+        ("rcpt", {"verdict": "accept"}),
+        ("tls", t),
+        ("mail", {"txn": 2, "auth": None}),
+        ("rcpt", {"verdict": "reject", "reason": "not authenticated: auth "
+                  "discarded by STARTTLS at seq 5"}),
+        close(transactions=2, rejected=1),
+    ]], "starttls-rcpt")
+
+
 def t_sessions():
     """A new session when client_port or the smtpd pid changes."""
     d = Daemon("sessions", BASE)
@@ -769,7 +812,7 @@ def t_inet():
 
 
 SCENARIOS = [t_replies, t_monitor, t_tempfail, t_carried, t_authparam,
-             t_starttls, t_sessions, t_reconnect, t_idle, t_malformed,
+             t_starttls, t_starttls_rcpt, t_sessions, t_reconnect, t_idle, t_malformed,
              t_concurrent, t_slow, t_quitter, t_shared, t_inet]
 
 

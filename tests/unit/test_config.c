@@ -922,6 +922,155 @@ START_TEST(t_list_include_bad_entry)
 }
 END_TEST
 
+/* Item 5 of issue 10: an included file is read by the reader of the
+ * main file: NUL, CR and '#' as there, control characters refused. */
+START_TEST(t_list_include_same_reader)
+{
+	static const char nul[] = "a.test\0evil.test\n";
+	static const char crlf[] = "a.test\r\n  # comment\r\nb.test # c\r\nc.test";
+	char	*path, text[256];
+	struct sg_config *cfg;
+
+	path = tmpfile_with(nul, sizeof(nul) - 1);
+	snprintf(text, sizeof(text), "mode = monitor\nlocal_domains = file:%s\n",
+	    path);
+	load_bad(text, 2, "local_domains", "NUL byte");
+	unlink(path);
+	free(path);
+
+	path = tmpfile_with(crlf, sizeof(crlf) - 1);
+	snprintf(text, sizeof(text), "local_domains = file:%s\n", path);
+	cfg = load_ok(text);
+	ck_assert(list_eq(&cfg->local_domains, (const char *const[]){
+	    "a.test", "b.test", "c.test" }, 3));
+	config_free(cfg);
+	unlink(path);
+	free(path);
+
+	path = tmpfile_with("a.test\nb.test\x01x\n", 16);
+	snprintf(text, sizeof(text), "local_domains = file:%s\n", path);
+	load_bad(text, 1, "local_domains", ":2: control character");
+	unlink(path);
+	free(path);
+
+	/* '#' inside a word is no comment, in either file */
+	path = tmpfile_with("a.test#b\n", 9);
+	snprintf(text, sizeof(text), "local_domains = file:%s\n", path);
+	load_bad(text, 1, "local_domains", "'a.test#b'");
+	unlink(path);
+	free(path);
+	load_bad("local_domains = a.test#b\n", 1, "local_domains", "'a.test#b'");
+}
+END_TEST
+
+/* Warnings: a key given twice, and trusted_networks that make an open relay. */
+static int
+has_warning(const struct sg_config *cfg, const char *want)
+{
+	size_t	i;
+
+	for (i = 0; i < cfg->warnings.n; i++)
+		if (strcmp(cfg->warnings.v[i], want) == 0)
+			return 1;
+	return 0;
+}
+
+START_TEST(t_warn_duplicate_key)
+{
+	struct sg_config *cfg = load_ok("mode = monitor\n# x\nlog_level = "
+	    "decisions\nmode = enforce\n\nmode = monitor\n");
+
+	ck_assert_int_eq(cfg->mode, MODE_MONITOR);
+	ck_assert_uint_eq(cfg->warnings.n, 2);
+	ck_assert(has_warning(cfg, "t.conf:4: mode: overriding earlier entry "
+	    "at line 1"));
+	ck_assert(has_warning(cfg, "t.conf:6: mode: overriding earlier entry "
+	    "at line 4"));
+	config_free(cfg);
+	cfg = load_ok("mode = monitor\nlog_level = decisions\n");
+	ck_assert_uint_eq(cfg->warnings.n, 0);
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(t_warn_open_relay)
+{
+	static const struct {
+		const char *value;
+		int	 v4, v6;
+	} t[] = {
+		{ "0.0.0.0/0", 1, 0 },
+		{ "::/0", 0, 1 },
+		{ "::ffff:0:0/96", 1, 0 },
+		{ "127.0.0.0/8 ::/0 0.0.0.0/0", 1, 1 },
+		{ "0.0.0.0/1, 128.0.0.0/1", 1, 0 },
+		{ "::/1 8000::/1", 0, 1 },
+		{ "10.0.0.0/8 0.0.0.0/1", 0, 0 },
+		{ "127.0.0.0/8, ::1/128", 0, 0 },
+		{ "", 0, 0 },
+	};
+	struct sg_config *cfg;
+	char	text[256];
+	size_t	i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		snprintf(text, sizeof(text), "mode = monitor\n"
+		    "trusted_networks = %s\n", t[i].value);
+		cfg = load_ok(text);
+		ck_assert_msg(cfg->warnings.n == (size_t)(t[i].v4 + t[i].v6),
+		    "%s: %zu warnings", t[i].value, cfg->warnings.n);
+		ck_assert_msg(!t[i].v4 || has_warning(cfg, "t.conf:2: "
+		    "trusted_networks: covers every IPv4 address (and every "
+		    "IPv4-mapped IPv6 address): any client may relay without "
+		    "authentication, an open relay"), "%s", t[i].value);
+		ck_assert_msg(!t[i].v6 || has_warning(cfg, "t.conf:2: "
+		    "trusted_networks: covers every IPv6 address: any client may "
+		    "relay without authentication, an open relay"), "%s",
+		    t[i].value);
+		config_free(cfg);
+	}
+	cfg = config_defaults(err, sizeof(err));
+	ck_assert_uint_eq(cfg->warnings.n, 0);
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(t_warn_open_relay_include)
+{
+	char	*path = tmpfile_with("192.0.2.0/24\n0.0.0.0/0 # oops\n", 30);
+	char	text[256];
+	struct sg_config *cfg;
+
+	snprintf(text, sizeof(text), "\ntrusted_networks = file:%s\n", path);
+	cfg = load_ok(text);
+	ck_assert_uint_eq(cfg->warnings.n, 1);
+	ck_assert_ptr_nonnull(strstr(cfg->warnings.v[0],
+	    "t.conf:2: trusted_networks: covers every IPv4 address"));
+	config_free(cfg);
+	unlink(path);
+	free(path);
+}
+END_TEST
+
+/* The restart-only keys come from the table. */
+START_TEST(t_restart_keys)
+{
+	static const char *const want[] = {
+		"socket", "policy_listen", "log", "syslog_facility", "user",
+		"group", "pidfile", "socket_mode", "milter_timeout",
+		"metrics_listen", "metrics_textfile", "metrics_interval",
+		"log_chain",
+	};
+	size_t	i;
+
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		ck_assert_ptr_nonnull(config_restart_key(i));
+		ck_assert_str_eq(config_restart_key(i), want[i]);
+	}
+	ck_assert_ptr_null(config_restart_key(i));
+}
+END_TEST
+
 START_TEST(t_log_file_not_an_include)
 {
 	/* in "log", file:/path is a destination, never read */
@@ -1268,6 +1417,11 @@ config_suite(void)
 	tcase_add_test(tc, t_list_include_missing);
 	tcase_add_test(tc, t_list_include_bad_entry);
 	tcase_add_test(tc, t_log_file_not_an_include);
+	tcase_add_test(tc, t_list_include_same_reader);
+	tcase_add_test(tc, t_warn_duplicate_key);
+	tcase_add_test(tc, t_warn_open_relay);
+	tcase_add_test(tc, t_warn_open_relay_include);
+	tcase_add_test(tc, t_restart_keys);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("print");
