@@ -68,7 +68,8 @@
 
 _Static_assert(sizeof(enum sg_mode) == sizeof(int)
     && sizeof(enum sg_log_level) == sizeof(int)
-    && sizeof(enum pseudo_mode) == sizeof(int), "cfg_enum stores an int");
+    && sizeof(enum pseudo_mode) == sizeof(int)
+    && sizeof(enum senderlogin_mode) == sizeof(int), "cfg_enum stores an int");
 
 static const struct cfg_name modes[] = {
 	{ "enforce", MODE_ENFORCE }, { "monitor", MODE_MONITOR }, { NULL, 0 },
@@ -91,6 +92,12 @@ static const struct cfg_name facilities[] = {
 static const struct cfg_name pseudo_modes[] = {
 	{ "no", PSEUDO_OFF }, { "yes", PSEUDO_FULL },
 	{ "local-part", PSEUDO_LOCAL_PART }, { NULL, 0 },
+};
+
+static const struct cfg_name sender_checks[] = {
+	{ "off", SENDERLOGIN_OFF }, { "authenticated", SENDERLOGIN_AUTHENTICATED },
+	{ "known", SENDERLOGIN_KNOWN }, { "strict", SENDERLOGIN_STRICT },
+	{ NULL, 0 },
 };
 
 #define RESTART	CFG_RESTART
@@ -166,6 +173,16 @@ static const struct cfg_key keys[] = {
 	  .doc = "secret key of log_pseudonymize, 16 to 4096 bytes, not readable by others" },
 	{ "log_chain", &cfg_bool, FIELD(log_chain), "no", RESTART,
 	  .doc = "tamper-evident log: each line carries mac, an HMAC (log_key_file) chained over the lines" },
+	{ "sender_login_maps", &cfg_sender_map, FIELD(sender_login_maps), "",
+	  RELOAD,
+	  .doc = "owners of sender addresses, lines 'address login[, login...]': file:/path or cdb:/path (empty: none)" },
+	{ "sender_login_check", &cfg_enum, FIELD(sender_login_check), "off",
+	  RELOAD, .names = sender_checks,
+	  .hint = "off, authenticated, known or strict",
+	  .doc = "sender/login binding at MAIL: off, authenticated, known, strict (as Postfix's reject_*sender_login_mismatch)" },
+	{ "sender_reply", &cfg_reply, FIELD(sender_reply),
+	  "553 5.7.1 Sender address rejected: not owned by user %u", RELOAD,
+	  .doc = "reply to a refused MAIL: 5xx code, enhanced code, text (%u: the login, %s: the sender)" },
 };
 
 #define NKEYS	(sizeof(keys) / sizeof(keys[0]))
@@ -206,6 +223,9 @@ config_free(struct sg_config *cfg)
 	free(cfg->metrics_textfile);
 	free(cfg->log_key_file);
 	pseudo_key_free(&cfg->log_key);
+	free(cfg->sender_login_maps);
+	senderlogin_map_free(cfg->sender_login_map);
+	free(cfg->sender_reply.text);
 	cfg_strlist_free(&cfg->warnings);
 	free(cfg);
 }
@@ -349,6 +369,12 @@ config_check(struct load *ld, char *err, size_t errlen)
 	if (cfg->log_chain && cfg->log_key.len == 0) {
 		errf(err, errlen, "%s:%d: log_chain: needs log_key_file",
 		    ld->name, line_of(ld, "log_chain"));
+		return -1;
+	}
+	if (cfg->sender_login_check != SENDERLOGIN_OFF
+	    && cfg->sender_login_map == NULL) {
+		errf(err, errlen, "%s:%d: sender_login_check: needs "
+		    "sender_login_maps", ld->name, line_of(ld, "sender_login_check"));
 		return -1;
 	}
 	if (cidr_cover(cfg->trusted, cfg->ntrusted, AF_INET))

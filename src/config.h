@@ -3,6 +3,7 @@
 
 #include <stddef.h>
 
+#include "senderlogin.h"
 #include "util/ipaddr.h"
 #include "util/pseudo.h"
 #include "util/strbuf.h"
@@ -16,6 +17,7 @@ enum sg_log_level { LOG_LEVEL_COMMANDS, LOG_LEVEL_DECISIONS };
 
 struct strset;
 struct cidrset;
+struct senderlogin_map;
 
 struct sg_strlist {
 	char	**v;
@@ -66,6 +68,10 @@ struct sg_config {
 	char		*log_key_file;
 	struct pseudo_key log_key;
 	int		 log_chain;
+	char		*sender_login_maps;	/* as written, for -n */
+	struct senderlogin_map *sender_login_map; /* loaded, or NULL */
+	enum senderlogin_mode sender_login_check;
+	struct sg_reply	 sender_reply;		/* %u login, %s sender */
 	struct sg_strlist warnings;	/* "FILE:LINE: key: ..." of the loader */
 };
 

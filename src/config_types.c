@@ -3,10 +3,12 @@
  *	config_types - the value types of the configuration keys
  * SYNOPSIS
  *	#include "config_types.h"
+#include "senderlogin.h"
  *
  *	const struct cfg_type cfg_string, cfg_uint, cfg_octal, cfg_size,
  *		cfg_timeout, cfg_bool, cfg_enum, cfg_domains, cfg_networks,
- *		cfg_reply, cfg_log, cfg_hostname, cfg_loopback, cfg_key_file
+ *		cfg_reply, cfg_log, cfg_hostname, cfg_loopback, cfg_key_file,
+ *		cfg_sender_map
  *
  *	int cfg_check_socket(value, err, errlen)
  *	int cfg_check_socket_or_none(value, err, errlen)
@@ -30,8 +32,12 @@
  *	file (util/linefile), three levels deep; a domain list is lowercased
  *	and also hashed into list->set (domain_set_add()), trusted_networks
  *	into cfg->trusted_set (util/cidrset), once, so that the decision
- *	costs the same for 10 entries as for 100,000. cfg_reply: an SMTP reply
- *	(relay_reply). cfg_log: log destinations. cfg_hostname: an
+ *	costs the same for 10 entries as for 100,000. cfg_reply: a permanent
+ *	SMTP reply (relay_reply, sender_reply) into the struct sg_reply at
+ *	the key's field. cfg_sender_map: sender_login_maps, the text at the
+ *	key's field and the map, loaded (senderlogin.c) into
+ *	cfg->sender_login_map with the snapshot, so a reload reloads it.
+ *	cfg_log: log destinations. cfg_hostname: an
  *	authserv-id, empty is the host name. cfg_loopback: a loopback-only
  *	inet:PORT@ADDR endpoint (metrics_listen). cfg_key_file: a key file,
  *	loaded (log_key_file).
@@ -53,6 +59,7 @@
 #include <unistd.h>
 
 #include "config_types.h"
+#include "senderlogin.h"
 #include "util/addr.h"
 #include "util/cidrset.h"
 #include "util/linefile.h"
@@ -684,7 +691,7 @@ bad:
 
 const struct cfg_type cfg_networks = { set_networks, show_strlist };
 
-/* relay_reply: "5xx [5.X.Y] text". */
+/* relay_reply, sender_reply: "5xx [5.X.Y] text". */
 static int
 set_reply(struct sg_config *cfg, const struct cfg_key *k, const char *v,
     char *err, size_t errlen)
@@ -693,7 +700,6 @@ set_reply(struct sg_config *cfg, const struct cfg_key *k, const char *v,
 	const char *p = v, *q;
 	size_t	n;
 
-	(void)k;
 	if (!(p[0] == '5' && isdigit((unsigned char)p[1])
 	    && isdigit((unsigned char)p[2]) && (p[3] == ' ' || p[3] == '\0'))) {
 		errf(err, errlen, "'%s': must start with a 5xx reply code "
@@ -742,8 +748,8 @@ set_reply(struct sg_config *cfg, const struct cfg_key *k, const char *v,
 		errf(err, errlen, "out of memory");
 		return -1;
 	}
-	free(cfg->relay_reply.text);
-	cfg->relay_reply = r;
+	free(AT(cfg, k, struct sg_reply)->text);
+	*AT(cfg, k, struct sg_reply) = r;
 	return 0;
 badx:
 	errf(err, errlen, "'%s': bad enhanced status code (expected 5.X.Y)", v);
@@ -754,14 +760,35 @@ static void
 show_reply(const struct sg_config *cfg, const struct cfg_key *k,
     struct strbuf *sb)
 {
-	(void)k;
-	strbuf_puts(sb, cfg->relay_reply.code);
-	if (cfg->relay_reply.xcode[0])
-		strbuf_printf(sb, " %s", cfg->relay_reply.xcode);
-	strbuf_printf(sb, " %s", cfg->relay_reply.text);
+	const struct sg_reply *r = AT(cfg, k, const struct sg_reply);
+
+	strbuf_puts(sb, r->code);
+	if (r->xcode[0])
+		strbuf_printf(sb, " %s", r->xcode);
+	strbuf_printf(sb, " %s", r->text);
 }
 
 const struct cfg_type cfg_reply = { set_reply, show_reply };
+
+/* sender_login_maps: file:/path or cdb:/path, loaded now; empty: none. */
+static int
+set_sender_map(struct sg_config *cfg, const struct cfg_key *k, const char *v,
+    char *err, size_t errlen)
+{
+	struct senderlogin_map *m = NULL;
+
+	if (*v && (m = senderlogin_map_load(v, err, errlen)) == NULL)
+		return -1;
+	if (set_string(cfg, k, v, err, errlen) < 0) {
+		senderlogin_map_free(m);
+		return -1;
+	}
+	senderlogin_map_free(cfg->sender_login_map);
+	cfg->sender_login_map = m;
+	return 0;
+}
+
+const struct cfg_type cfg_sender_map = { set_sender_map, show_string };
 
 /* log: syslog, stderr, file:/path (several), or none alone. */
 static int

@@ -42,7 +42,7 @@ struct cfg_key {
 
 extern const struct cfg_type cfg_string, cfg_uint, cfg_octal, cfg_size,
 	cfg_timeout, cfg_bool, cfg_enum, cfg_domains, cfg_networks, cfg_reply,
-	cfg_log, cfg_hostname, cfg_loopback, cfg_key_file;
+	cfg_log, cfg_hostname, cfg_loopback, cfg_key_file, cfg_sender_map;
 
 int	cfg_check_socket(const char *, char *, size_t);
 int	cfg_check_socket_or_none(const char *, char *, size_t);
