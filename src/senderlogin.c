@@ -87,6 +87,7 @@
 #include <stdlib.h>
 #include <strings.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "senderlogin.h"
@@ -306,10 +307,15 @@ map_text(const char *name, const char *path, const char *text, char *err,
     size_t errlen)
 {
 	struct senderlogin_map *m;
+	struct stat st;
+	size_t	hint = 1024;
 	int	rc;
 
+	/* sized once for lines of some 40 bytes: no rehash while loading */
+	if (path && stat(path, &st) == 0 && st.st_size / 40 > 1024)
+		hint = (size_t)(st.st_size / 40);
 	if ((m = map_new(name)) == NULL
-	    || (m->keys = strset_create(1024, STRSET_ICASE)) == NULL) {
+	    || (m->keys = strset_create(hint, STRSET_ICASE)) == NULL) {
 		senderlogin_map_free(m);
 		errf(err, errlen, "%s: out of memory", path ? path : name);
 		return NULL;
