@@ -23,6 +23,7 @@ static const char *const all_keys[] = {
 	"auth_results", "authserv_id",
 	"metrics_listen", "metrics_textfile", "metrics_interval",
 	"log_pseudonymize", "log_key_file", "log_chain",
+	"sender_login_maps", "sender_login_check", "sender_reply",
 };
 #define NALL	(sizeof(all_keys) / sizeof(all_keys[0]))
 
