@@ -46,8 +46,9 @@
  *	and result->owners ("alice, bob"), both cut to their size.
  *
  *	senderlogin_check() decides for one MAIL: sender is the envelope
- *	address without angle brackets ("" or "<>": the null sender, which
- *	is always permitted); login is the SASL login of the session, or
+ *	address, bare or in one pair of angle brackets as the MAIL command
+ *	gives it ("" or "<>": the null sender, which is always permitted);
+ *	login is the SASL login of the session, or
  *	NULL (or "") when it has not authenticated. With an authenticated
  *	session, authenticated and strict refuse a sender that is unlisted
  *	or whose entry does not name the login (compared case-insensitively);
@@ -511,13 +512,13 @@ show_owners(const char *v, size_t len, char *out, size_t size)
 
 /* The lookups of senderlogin_lookup(); owners point into the map. */
 static int
-find(const struct senderlogin_map *m, const char *sender,
+find(const struct senderlogin_map *m, const char *sender, size_t len,
     const char **owners, size_t *olen, struct senderlogin_result *res)
 {
 	char	 stack[2 * SENDERLOGIN_KEY_MAX + 4], *buf, *lc, *st, *at, *plus;
 	char	*o;
 	const char *probe[3];
-	size_t	 plen[3], len = strlen(sender), i, n = 0;
+	size_t	 plen[3], i, n = 0;
 	int	 rc = 0;
 
 	res->matched[0] = res->owners[0] = '\0';
@@ -572,7 +573,7 @@ senderlogin_lookup(const struct senderlogin_map *m, const char *sender,
 	const char *owners;
 	size_t	 olen;
 
-	return find(m, sender, &owners, &olen, res);
+	return find(m, sender, strlen(sender), &owners, &olen, res);
 }
 
 /* Whether login is one of the owners (olen bytes at owners). */
@@ -594,59 +595,16 @@ owned_by(const char *owners, size_t olen, const char *login)
 	return 0;
 }
 
-enum senderlogin_verdict
-senderlogin_check(const struct senderlogin_map *m, enum senderlogin_mode mode,
-    const char *sender, const char *login, struct senderlogin_result *res)
-{
-	const char *owners = NULL;
-	size_t	 olen = 0;
-	int	 found;
-
-	res->matched[0] = res->owners[0] = '\0';
-	if (login != NULL && *login == '\0')
-		login = NULL;
-	res->verdict = SENDERLOGIN_PERMIT;
-	if (mode == SENDERLOGIN_OFF || m == NULL)
-		res->why = SENDERLOGIN_WHY_OFF;
-	else if (sender == NULL || *sender == '\0' || strcmp(sender, "<>") == 0)
-		res->why = SENDERLOGIN_WHY_NULL_SENDER;
-	else if (login == NULL && mode == SENDERLOGIN_AUTHENTICATED)
-		res->why = SENDERLOGIN_WHY_UNAUTH_FREE;
-	else if ((found = find(m, sender, &owners, &olen, res)) < 0) {
-		res->verdict = SENDERLOGIN_ERROR;
-		res->why = SENDERLOGIN_WHY_MAP_ERROR;
-	} else if (login != NULL) {
-		if (found && owned_by(owners, olen, login))
-			res->why = SENDERLOGIN_WHY_OWNER;
-		else if (found) {
-			res->verdict = SENDERLOGIN_REFUSE;
-			res->why = SENDERLOGIN_WHY_NOT_OWNER;
-		} else if (mode == SENDERLOGIN_KNOWN)
-			res->why = SENDERLOGIN_WHY_UNLISTED_FREE;
-		else {
-			res->verdict = SENDERLOGIN_REFUSE;
-			res->why = SENDERLOGIN_WHY_UNLISTED;
-		}
-	} else if (found) {
-		/* known and strict: a listed address needs its owner's login */
-		res->verdict = SENDERLOGIN_REFUSE;
-		res->why = SENDERLOGIN_WHY_NOT_LOGGED_IN;
-	} else
-		res->why = SENDERLOGIN_WHY_UNLISTED_FREE_UNAUTH;
-	senderlogin_reason(res, sender ? sender : "", login ? login : "", 1,
-	    res->reason, sizeof(res->reason));
-	return res->verdict;
-}
-
-void
-senderlogin_reason(const struct senderlogin_result *res, const char *sender,
+/* The sentence of result, sender (slen bytes) and login as given. */
+static void
+reason(const struct senderlogin_result *res, const char *sender, size_t slen,
     const char *login, int show_entry, char *buf, size_t size)
 {
 	char	 s[SHOWN_MAX + 1], l[SHOWN_MAX + 1], *o;
 	char	 entry[SENDERLOGIN_KEY_MAX + SENDERLOGIN_OWNERS_MAX + 16] = "";
 
 	o = s;
-	put_shown(&o, s + sizeof(s), sender, strlen(sender), SHOWN_MAX);
+	put_shown(&o, s + sizeof(s), sender, slen, SHOWN_MAX);
 	o = l;
 	put_shown(&o, l + sizeof(l), login, strlen(login), SHOWN_MAX);
 	if (show_entry && res->matched[0])
@@ -697,6 +655,61 @@ senderlogin_reason(const struct senderlogin_result *res, const char *sender,
 	}
 }
 
+enum senderlogin_verdict
+senderlogin_check(const struct senderlogin_map *m, enum senderlogin_mode mode,
+    const char *sender, const char *login, struct senderlogin_result *res)
+{
+	const char *owners = NULL, *s = sender ? sender : "";
+	size_t	 olen = 0, slen = strlen(s);
+	int	 found;
+
+	res->matched[0] = res->owners[0] = '\0';
+	if (login != NULL && *login == '\0')
+		login = NULL;
+	/* "<a@b.example>" as the milter's MAIL argument: the address inside */
+	if (slen >= 2 && s[0] == '<' && s[slen - 1] == '>') {
+		s++;
+		slen -= 2;
+	}
+	res->verdict = SENDERLOGIN_PERMIT;
+	if (mode == SENDERLOGIN_OFF || m == NULL)
+		res->why = SENDERLOGIN_WHY_OFF;
+	else if (slen == 0)
+		res->why = SENDERLOGIN_WHY_NULL_SENDER;
+	else if (login == NULL && mode == SENDERLOGIN_AUTHENTICATED)
+		res->why = SENDERLOGIN_WHY_UNAUTH_FREE;
+	else if ((found = find(m, s, slen, &owners, &olen, res)) < 0) {
+		res->verdict = SENDERLOGIN_ERROR;
+		res->why = SENDERLOGIN_WHY_MAP_ERROR;
+	} else if (login != NULL) {
+		if (found && owned_by(owners, olen, login))
+			res->why = SENDERLOGIN_WHY_OWNER;
+		else if (found) {
+			res->verdict = SENDERLOGIN_REFUSE;
+			res->why = SENDERLOGIN_WHY_NOT_OWNER;
+		} else if (mode == SENDERLOGIN_KNOWN)
+			res->why = SENDERLOGIN_WHY_UNLISTED_FREE;
+		else {
+			res->verdict = SENDERLOGIN_REFUSE;
+			res->why = SENDERLOGIN_WHY_UNLISTED;
+		}
+	} else if (found) {
+		/* known and strict: a listed address needs its owner's login */
+		res->verdict = SENDERLOGIN_REFUSE;
+		res->why = SENDERLOGIN_WHY_NOT_LOGGED_IN;
+	} else
+		res->why = SENDERLOGIN_WHY_UNLISTED_FREE_UNAUTH;
+	reason(res, s, slen, login ? login : "", 1, res->reason,
+	    sizeof(res->reason));
+	return res->verdict;
+}
+
+void
+senderlogin_reason(const struct senderlogin_result *res, const char *sender,
+    const char *login, int show_entry, char *buf, size_t size)
+{
+	reason(res, sender, strlen(sender), login, show_entry, buf, size);
+}
 void
 senderlogin_reply(const char *text, const char *sender, const char *login,
     char *out, size_t size)

@@ -158,6 +158,11 @@ static const struct {
 	{ "", "bob", { P, P, P } },
 	{ "<>", "bob", { P, P, P } },
 	{ "", NULL, { P, P, P } },
+	/* as the MAIL command gives it, in angle brackets */
+	{ "<alice@example.org>", "alice", { P, P, P } },
+	{ "<Alice+x@example.org>", "bob", { R, R, R } },
+	{ "<alice@example.org>", NULL, { P, R, R } },
+	{ "<mallory@elsewhere.example>", "bob", { R, P, R } },
 };
 
 START_TEST(t_modes)
@@ -234,6 +239,10 @@ START_TEST(t_reasons)
 	ck_assert_int_eq(senderlogin_check(m, STRICT, "<>", "bob", &r), P);
 	ck_assert_int_eq(r.why, SENDERLOGIN_WHY_NULL_SENDER);
 	ck_assert_str_eq(r.reason, "the null sender is exempt");
+	ck_assert_int_eq(senderlogin_check(m, STRICT, "<bob@example.org>",
+	    "alice", &r), R);
+	ck_assert_str_eq(r.reason, "sender bob@example.org not owned by login "
+	    "alice (entry bob@example.org: bob)");
 
 	/* untrusted bytes are shown as '?', and cut */
 	ck_assert_int_eq(senderlogin_check(m, AUTH, "a\r\nb@x.example",
