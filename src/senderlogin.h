@@ -33,7 +33,7 @@ enum senderlogin_why {
 #define SENDERLOGIN_KEY_MAX	320	/* matched and owners are cut there */
 #define SENDERLOGIN_OWNERS_MAX	512
 #define SENDERLOGIN_REASON_MAX	1024
-#define SENDERLOGIN_FILE_MAX	((size_t)1 << 30)	/* bytes of a file: map */
+#define SENDERLOGIN_FILE_MAX	((size_t)256 << 20)	/* bytes of a file: map */
 
 struct senderlogin_result {
 	enum senderlogin_verdict verdict;
