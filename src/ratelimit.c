@@ -133,12 +133,12 @@ static const char SCRIPT[] =
 "    local e = period / max\n"
 "    local tat = tonumber(redis.call('HGET', k, 't')) or now\n"
 "    if tat < now then tat = now end\n"
-"    if tat + e - now > period + e / 1000 then\n"
-"      counts[i] = math.ceil((tat - now) / e - 0.001)\n"
+"    if tat + e - now > period + 0.01 then\n"
+"      counts[i] = math.ceil((tat - now - 0.01) / e)\n"
 "      if over == 0 then over = i end\n"
 "    else\n"
 "      nxt[i] = tat + e\n"
-"      counts[i] = math.ceil((tat + e - now) / e - 0.001)\n"
+"      counts[i] = math.ceil((tat + e - now - 0.01) / e)\n"
 "    end\n"
 "  else\n"
 "    redis.call('ZREMRANGEBYSCORE', k, '-inf', now - period)\n"
@@ -344,15 +344,15 @@ mem_decide(struct mem_store *ms, struct spec *sp, size_t n, uint64_t now,
 			tat = e[i] ? e[i]->tat : (double)now;
 			if (tat < (double)now)
 				tat = (double)now;
-			if (tat + ev - (double)now > period + ev / 1000) {
-				sp[i].count = (long long)ceil((tat - (double)now)
-				    / ev - 0.001);
+			if (tat + ev - (double)now > period + 0.01) {
+				sp[i].count = (long long)ceil((tat - (double)now
+				    - 0.01) / ev);
 				if (over == 0)
 					over = (int)i + 1;
 			} else {
 				nxt[i] = tat + ev;
 				sp[i].count = (long long)ceil((nxt[i]
-				    - (double)now) / ev - 0.001);
+				    - (double)now - 0.01) / ev);
 			}
 		} else {
 			if (e[i])
@@ -760,7 +760,7 @@ count_g(double tat, uint64_t now, const struct sg_rate *rate)
 
 	if (tat <= (double)now)
 		return 0;
-	c = ceil((tat - (double)now) / ev - 0.001);
+	c = ceil((tat - (double)now - 0.01) / ev);
 	return c < 0 ? 0 : (unsigned long)c;
 }
 

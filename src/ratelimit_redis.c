@@ -324,7 +324,8 @@ eval_on(struct rl_redis *r, redisContext *c, const char *script,
 	int	rc, tries;
 
 	*failed = 0;
-	for (tries = 0; tries < 2; tries++) {
+	/* load if unknown, EVALSHA, on NOSCRIPT load again, EVALSHA */
+	for (tries = 0; tries < 4; tries++) {
 		pthread_mutex_lock(&r->lock);
 		memcpy(sha, r->sha_of == script ? r->sha : "", sizeof(sha));
 		pthread_mutex_unlock(&r->lock);
