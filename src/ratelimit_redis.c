@@ -327,7 +327,10 @@ eval_on(struct rl_redis *r, redisContext *c, const char *script,
 	/* load if unknown, EVALSHA, on NOSCRIPT load again, EVALSHA */
 	for (tries = 0; tries < 4; tries++) {
 		pthread_mutex_lock(&r->lock);
-		memcpy(sha, r->sha_of == script ? r->sha : "", sizeof(sha));
+		if (r->sha_of == script)
+			memcpy(sha, r->sha, sizeof(sha));
+		else
+			sha[0] = '\0';
 		pthread_mutex_unlock(&r->lock);
 		if (sha[0] == '\0') {
 			rc = script_load(r, c, script, saved_errno, err, errlen);
