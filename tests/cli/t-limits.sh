@@ -65,6 +65,13 @@ run() {
 		ok "$name"
 	fi
 }
+has() {
+	if grep -q -- "$2" "$dir/out"; then
+		ok "$1"
+	else
+		bad "$1: output lacks '$2': $(cat "$dir/out")"
+	fi
+}
 lacks() {
 	if grep -q -- "$2" "$dir/out"; then
 		bad "$1: output has '$2'"
@@ -94,17 +101,13 @@ r ZADD 'sg:{login:carol}:clients' "$now" 192.0.2.1 "$now" 192.0.2.2 inf '!'
 r SET 'other:app' 1
 
 run "-L lists a login over its limit" 0 "$(printf '^login:alice\tlimit_login_recipients\t10/10\t3600s\tover$')" -- -c "$dir/c.conf" -L
-grep -q "$(printf '^login:bob\tlimit_login_recipients\t8/10\t3600s\tnear$')" "$dir/out" \
-	&& ok "-L lists a login near its limit" || bad "-L lacks bob: $(cat "$dir/out")"
-grep -q "$(printf '^client:192.0.2.7\tlimit_client_recipients\t9/10\t3600s\tnear$')" "$dir/out" \
-	&& ok "-L lists a client address" || bad "-L lacks the client: $(cat "$dir/out")"
-grep -q "$(printf '^login:carol\tlimit_login_clients\t2/2\t3600s\tover$')" "$dir/out" \
-	&& ok "-L lists distinct clients (the marker not counted)" || bad "-L lacks carol: $(cat "$dir/out")"
-grep -q '^login:ev\\x09il	' "$dir/out" \
-	&& ok "-L escapes a control character in a login" || bad "-L: $(cat "$dir/out")"
+has "-L lists a login near its limit" "$(printf '^login:bob\tlimit_login_recipients\t8/10\t3600s\tnear$')"
+has "-L lists a client address" "$(printf '^client:192.0.2.7\tlimit_client_recipients\t9/10\t3600s\tnear$')"
+has "-L lists distinct clients (the marker not counted)" "$(printf '^login:carol\tlimit_login_clients\t2/2\t3600s\tover$')"
+has "-L escapes a control character in a login" '^login:ev\\x09il	'
 lacks "-L leaves out a login at 20%" "login:dave"
 lacks "-L leaves out other keys" "other"
-[ "$(wc -l < "$dir/out")" -eq 5 ] && ok "-L: five lines" || bad "-L: $(wc -l < "$dir/out") lines"
+if [ "$(wc -l < "$dir/out")" -eq 5 ]; then ok "-L: five lines"; else bad "-L: $(wc -l < "$dir/out") lines"; fi
 
 run "-R login (any case)" 0 "^login:ALICE: 1 counter removed" -- -c "$dir/c.conf" -R login:ALICE
 run "-L after -R" 0 "login:bob" -- -c "$dir/c.conf" -L
