@@ -1063,7 +1063,8 @@ START_TEST(t_restart_keys)
 		"socket", "policy_listen", "log", "syslog_facility", "user",
 		"group", "pidfile", "socket_mode", "milter_timeout",
 		"metrics_listen", "metrics_textfile", "metrics_interval",
-		"log_chain",
+		"log_chain", "limit_store", "limit_store_password_file",
+		"limit_store_timeout",
 	};
 	size_t	i;
 
