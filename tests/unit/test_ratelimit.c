@@ -14,6 +14,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -921,6 +922,90 @@ START_TEST(t_redis_list_reset)
 }
 END_TEST
 
+/*
+ * Threads: 8 threads, 50 recipients each, one login limited to 100: exactly
+ * 100 pass, whatever the interleaving (memory: the mutex; Redis: the pool
+ * of contexts and the atomic script).
+ */
+#define NTHREADS	8
+struct worker {
+	struct ratelimit *rl;
+	const struct sg_config *cfg;
+	pthread_t th;
+	int	 allowed, over, other;
+};
+
+static void *
+work(void *arg)
+{
+	struct worker *w = arg;
+	struct rl_result res;
+	int	i;
+
+	for (i = 0; i < 50; i++) {
+		ratelimit_check(w->rl, w->cfg, "alice", NULL, 0, &res);
+		if (res.verdict == RL_ALLOW)
+			w->allowed++;
+		else if (res.verdict == RL_OVER)
+			w->over++;
+		else
+			w->other++;
+	}
+	return NULL;
+}
+
+static void
+threads_case(struct ratelimit *rl, const struct sg_config *cfg)
+{
+	struct worker w[NTHREADS];
+	int	i, allowed = 0, over = 0, other = 0;
+
+	fake_now = real_ms();
+	memset(w, 0, sizeof(w));
+	for (i = 0; i < NTHREADS; i++) {
+		w[i].rl = rl;
+		w[i].cfg = cfg;
+		ck_assert_int_eq(pthread_create(&w[i].th, NULL, work, &w[i]), 0);
+	}
+	for (i = 0; i < NTHREADS; i++) {
+		pthread_join(w[i].th, NULL);
+		allowed += w[i].allowed;
+		over += w[i].over;
+		other += w[i].other;
+	}
+	ck_assert_int_eq(other, 0);
+	ck_assert_int_eq(allowed, 100);
+	ck_assert_int_eq(over, NTHREADS * 50 - 100);
+}
+
+START_TEST(t_memory_threads)
+{
+	struct sg_config *cfg = load("limit_login_recipients = 100/1h\n");
+	struct ratelimit *rl = engine(cfg);
+
+	threads_case(rl, cfg);
+	ratelimit_free(rl);
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(t_redis_threads)
+{
+	struct redis r;
+	struct sg_config *cfg;
+	struct ratelimit *rl;
+
+	SKIP_WITHOUT_REDIS();
+	redis_start(&r, "threads", NULL);
+	cfg = load_redis(&r, "limit_login_recipients = 100/1h\n", NULL);
+	rl = engine(cfg);
+	threads_case(rl, cfg);
+	ratelimit_free(rl);
+	config_free(cfg);
+	redis_stop(&r);
+}
+END_TEST
+
 static void
 make_tmpdir(void)
 {
@@ -955,6 +1040,7 @@ ratelimit_suite(void)
 	tcase_add_loop_test(tc, t_memory_scenario, 0, NSCEN);
 	tcase_add_test(tc, t_memory_details);
 	tcase_add_test(tc, t_memory_list_reset);
+	tcase_add_test(tc, t_memory_threads);
 	suite_add_tcase(s, tc);
 
 	tcase_add_unchecked_fixture(tr, make_tmpdir, remove_tmpdir);
@@ -967,6 +1053,7 @@ ratelimit_suite(void)
 	tcase_add_test(tr, t_redis_stopped);
 	tcase_add_test(tr, t_redis_auth);
 	tcase_add_test(tr, t_redis_list_reset);
+	tcase_add_test(tr, t_redis_threads);
 	suite_add_tcase(s, tr);
 	return s;
 }
