@@ -227,6 +227,13 @@ def starttls_discards(ctx):
     reply_is(c.cmd("MAIL FROM:<%s>" % sender), "250", "MAIL after TLS")
     after = "after-tls@" + REMOTE
     r = c.cmd("RCPT TO:<%s>" % after)
+    # AUTH again inside TLS (outside a transaction, RFC 4954 section 4)
+    reply_is(c.cmd("RSET"), "250", "RSET")
+    reauth = c.auth_plain(login, pw)
+    again = "again-in-tls@" + REMOTE
+    if reauth[0] == 235:
+        reply_is(c.cmd("MAIL FROM:<%s>" % sender), "250", "MAIL after AUTH in TLS")
+        reply_is(c.cmd("RCPT TO:<%s>" % again), "250", "RCPT after AUTH in TLS")
     s = ctx.session(c)
     expect_accepted_relay(ctx, s, before, login)
     tls = s.one("tls")
@@ -236,19 +243,84 @@ def starttls_discards(ctx):
     check(len(helos) >= 2 and helos[-1].get("tls"), "the EHLO after STARTTLS has no tls "
           "object: %s" % helos)
     if ctx.has("keeps_auth_across_starttls"):
-        # Sendmail 8.17 keeps the SASL login across STARTTLS (a second AUTH gets
-        # "503 5.5.0 Already Authenticated") and reports {auth_authen} again with the
-        # MAIL after TLS.  By S1 that fresh MTA report authenticates the session:
-        # the relay is accepted, and the auth is dated after the TLS boundary.
-        reply_is(r, "250", "RCPT after TLS (MTA still reports the login)")
-        ev = expect_accepted_relay(ctx, s, after, login)
-        eq(ev["auth"].get("source"), "mta", "auth.source after TLS")
-        check(ev["auth"]["since_seq"] > tls["seq"], "auth since_seq %s is not after the TLS "
-              "boundary at seq %s (a login from before TLS must not be carried)"
-              % (ev["auth"]["since_seq"], tls["seq"]))
+        # Sendmail 8.17 keeps the SASL login across STARTTLS and reports
+        # {auth_authen} again at the EHLO and the MAIL after TLS, so Sendmail itself
+        # lets the relay through.  S3: that login stays discarded; sessguard
+        # refuses on both deployments.  Sendmail refuses a new AUTH: the client
+        # cannot log in again inside TLS.
+        expect_kept_login_refused(ctx, s, after, r, login, tls)
+        line = reply_is(reauth, "503", "AUTH again inside TLS (Sendmail)")
+        contains(line, "Already Authenticated", "AUTH again inside TLS (Sendmail)")
         return
     ev = expect_refused_relay(ctx, s, after, r, phrase="STARTTLS")
     eq(ev.get("auth"), None, "rcpt after TLS auth")
+    check(not s.anomalies("auth_kept_across_tls"), "anomaly auth_kept_across_tls on an "
+          "MTA that discards the login at STARTTLS: " + s.brief())
+    # Postfix reset SASL at STARTTLS: a fresh AUTH inside TLS counts (S1)
+    reply_is(reauth, "235", "AUTH again inside TLS")
+    ev = expect_accepted_relay(ctx, s, again, login)
+    eq(ev["auth"].get("source"), "mta", "auth.source after AUTH in TLS")
+    check(ev["auth"]["since_seq"] > tls["seq"], "auth since_seq %s is not after the TLS "
+          "boundary at seq %s" % (ev["auth"]["since_seq"], tls["seq"]))
+
+
+def expect_kept_login_refused(ctx, s, rcpt, reply, login, tls):
+    """A pre-TLS login the MTA still reports after STARTTLS (S3): refused by
+    sessguard with the STARTTLS reason and the anomaly auth_kept_across_tls."""
+    reply_is(reply, "554 5.7.1", "RCPT TO:<%s> (login kept across STARTTLS)" % rcpt)
+    ev = s.one_rcpt(rcpt)
+    eq(ev.get("relay"), True, "rcpt %s relay" % rcpt)
+    eq(ev.get("verdict"), "reject", "rcpt %s verdict" % rcpt)
+    contains(ev.get("reason"), "STARTTLS", "rcpt %s reason" % rcpt)
+    eq(ev.get("auth"), None, "rcpt %s auth" % rcpt)
+    kept = s.anomalies("auth_kept_across_tls")
+    check(kept, "no anomaly auth_kept_across_tls: " + s.brief())
+    check(all(a["seq"] > tls["seq"] for a in kept), "auth_kept_across_tls before the "
+          "TLS boundary")
+    check(same_user(kept[0].get("detail", "").split("login ")[1].split(" ")[0], login),
+          "auth_kept_across_tls does not name %s: %r" % (login, kept[0].get("detail")))
+    return ev
+
+
+@scenario("auth_rset_starttls_without_ehlo", needs=("auth_plain", "starttls"))
+def starttls_without_ehlo(ctx):
+    """Issue 10 item 2: EHLO, AUTH, MAIL, RCPT, RSET, STARTTLS, MAIL, RCPT with no
+    EHLO after STARTTLS (Postfix allows it).  The MAIL after STARTTLS is the TLS
+    boundary: a tls event, the login discarded, the relay refused (STARTTLS)."""
+    login, pw = ctx.user(0)
+    sender = "%s@%s" % (login, ctx.local_domain)
+    c = ctx.client()
+    reply_is(c.ehlo("roamer.example.net"), "250", "EHLO")
+    reply_is(c.auth_plain(login, pw), "235", "AUTH PLAIN")
+    before = "before-tls@" + REMOTE
+    reply_is(c.cmd("MAIL FROM:<%s>" % sender), "250", "MAIL before TLS")
+    reply_is(c.cmd("RCPT TO:<%s>" % before), "250", "RCPT before TLS")
+    reply_is(c.cmd("RSET"), "250", "RSET")
+    reply_is(c.starttls(), "220", "STARTTLS")
+    r = c.cmd("MAIL FROM:<%s>" % sender)
+    if r[0] != 250:
+        # an MTA that insists on EHLO after STARTTLS: nothing to show
+        reply_is(r, "5", "MAIL after STARTTLS without EHLO")
+        return
+    after = "after-tls@" + REMOTE
+    r = c.cmd("RCPT TO:<%s>" % after)
+    s = ctx.session(c)
+    expect_accepted_relay(ctx, s, before, login)
+    tls = s.one("tls")
+    check(str(tls.get("version", "")).startswith("TLS") and tls.get("cipher"),
+          "tls event without version/cipher: %r" % tls)
+    mails = s.events("mail")
+    check(len(mails) == 2 and tls["seq"] < mails[1]["seq"], "the tls event is not at the "
+          "MAIL after STARTTLS: %s" % s.brief())
+    eq(len(s.events("helo")), 1, "helo events (no EHLO after STARTTLS)")
+    if ctx.has("keeps_auth_across_starttls"):
+        expect_kept_login_refused(ctx, s, after, r, login, tls)
+        return
+    eq(mails[1].get("auth"), None, "auth of the MAIL after STARTTLS (a stale macro?)")
+    ev = expect_refused_relay(ctx, s, after, r, phrase="STARTTLS")
+    eq(ev.get("auth"), None, "rcpt after TLS auth")
+    check(not s.anomalies("auth_kept_across_tls"), "anomaly auth_kept_across_tls: "
+          + s.brief())
 
 
 @scenario("sonyericsson_a128_unknown_command")
