@@ -772,8 +772,8 @@ struct lister {
 };
 
 static void
-list_one(struct lister *ls, const char *rkey, const char *name,
-    const char *key, unsigned long count)
+list_one(struct lister *ls, const char *name, const char *key,
+    unsigned long count)
 {
 	const struct sg_rate *rate = rate_of(ls->cfg, name);
 	struct rl_limit l;
@@ -781,7 +781,6 @@ list_one(struct lister *ls, const char *rkey, const char *name,
 	if (rate->max == 0 || (double)count * 100 < (double)ls->percent
 	    * (double)rate->max)
 		return;
-	(void)rkey;
 	l.name = name;
 	snprintf(l.key, sizeof(l.key), "%s", key);
 	l.count = count;
@@ -813,7 +812,7 @@ mem_list(struct ratelimit *rl, struct lister *ls, uint64_t now)
 				    rate_of(ls->cfg, name)->period_s * 1000);
 				count = e->n;
 			}
-			list_one(ls, e->name, name, key, count);
+			list_one(ls, name, key, count);
 		}
 	}
 	pthread_mutex_unlock(&rl->mem.lock);
@@ -883,8 +882,7 @@ redis_list(struct ratelimit *rl, struct lister *ls, uint64_t now, char *err,
 			else
 				count = 0;
 			rl_redis_reply_free(r);
-			list_one(ls, scan->element[1]->element[i]->str, name,
-			    key, count);
+			list_one(ls, name, key, count);
 		}
 		rl_redis_reply_free(scan);
 	} while (strcmp(cursor, "0") != 0);
