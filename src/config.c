@@ -63,13 +63,16 @@
 #include "util/cidrset.h"
 #include "util/linefile.h"
 #include "util/msg.h"
+#include "util/strset.h"
 
 #define FIELD(f)	offsetof(struct sg_config, f)
 
 _Static_assert(sizeof(enum sg_mode) == sizeof(int)
     && sizeof(enum sg_log_level) == sizeof(int)
     && sizeof(enum pseudo_mode) == sizeof(int)
-    && sizeof(enum senderlogin_mode) == sizeof(int), "cfg_enum stores an int");
+    && sizeof(enum senderlogin_mode) == sizeof(int)
+    && sizeof(enum sg_limit_down) == sizeof(int)
+    && sizeof(enum sg_limit_action) == sizeof(int), "cfg_enum stores an int");
 
 static const struct cfg_name modes[] = {
 	{ "enforce", MODE_ENFORCE }, { "monitor", MODE_MONITOR }, { NULL, 0 },
@@ -87,6 +90,16 @@ static const struct cfg_name facilities[] = {
 	{ "local2", LOG_LOCAL2 }, { "local3", LOG_LOCAL3 },
 	{ "local4", LOG_LOCAL4 }, { "local5", LOG_LOCAL5 },
 	{ "local6", LOG_LOCAL6 }, { "local7", LOG_LOCAL7 }, { NULL, 0 },
+};
+
+static const struct cfg_name store_downs[] = {
+	{ "tempfail", LIMIT_DOWN_TEMPFAIL }, { "local", LIMIT_DOWN_LOCAL },
+	{ NULL, 0 },
+};
+
+static const struct cfg_name limit_actions[] = {
+	{ "tempfail", LIMIT_ACTION_TEMPFAIL }, { "hold", LIMIT_ACTION_HOLD },
+	{ "monitor", LIMIT_ACTION_MONITOR }, { NULL, 0 },
 };
 
 static const struct cfg_name pseudo_modes[] = {
@@ -183,6 +196,38 @@ static const struct cfg_key keys[] = {
 	{ "sender_reply", &cfg_reply, FIELD(sender_reply),
 	  "553 5.7.1 Sender address rejected: not owned by user %u", RELOAD,
 	  .doc = "reply to a refused MAIL: 5xx code, enhanced code, text (%u: the login, %s: the sender)" },
+	{ "limit_login_recipients", &cfg_rate, FIELD(limit_login_recipients),
+	  "", RELOAD,
+	  .doc = "relay recipients accepted per login, N/PERIOD such as 100/1h (empty: off)" },
+	{ "limit_login_messages", &cfg_rate, FIELD(limit_login_messages), "",
+	  RELOAD,
+	  .doc = "messages with a relay recipient per login, N/PERIOD (empty: off)" },
+	{ "limit_client_recipients", &cfg_rate, FIELD(limit_client_recipients),
+	  "", RELOAD,
+	  .doc = "relay recipients per client address, N/PERIOD (empty: off)" },
+	{ "limit_login_clients", &cfg_rate, FIELD(limit_login_clients), "",
+	  RELOAD,
+	  .doc = "distinct client addresses per login, N/PERIOD (empty: off)" },
+	{ "limit_exempt", &cfg_exempt, FIELD(limit_exempt), "", RELOAD,
+	  .doc = "logins and client networks (CIDR) that no rate limit applies to" },
+	{ "limit_store", &cfg_string, FIELD(limit_store), "memory", RESTART,
+	  .check = cfg_check_store,
+	  .doc = "where the counters live: memory, redis:unix:/path, redis:inet:HOST:PORT" },
+	{ "limit_store_password_file", &cfg_password_file,
+	  FIELD(limit_store_password_file), "", RESTART,
+	  .doc = "file whose first line is the Redis password (AUTH); not readable by others" },
+	{ "limit_store_timeout", &cfg_uint, FIELD(limit_store_timeout), "100",
+	  RESTART, 1, 60000, .hint = "milliseconds from 1 to 60000",
+	  .doc = "milliseconds a connection to or command of the store may take" },
+	{ "limit_store_down", &cfg_enum, FIELD(limit_store_down), "tempfail",
+	  RELOAD, .names = store_downs, .hint = "tempfail or local",
+	  .doc = "while the store is unreachable: tempfail, or local (this process's own counters)" },
+	{ "limit_action", &cfg_enum, FIELD(limit_action), "tempfail", RELOAD,
+	  .names = limit_actions, .hint = "tempfail, hold or monitor",
+	  .doc = "over a limit: tempfail (limit_reply), hold (accept, hold the message), monitor (log)" },
+	{ "limit_reply", &cfg_reply, FIELD(limit_reply),
+	  "450 4.7.1 Rate limit exceeded: %r", RELOAD, 4, 4,
+	  .doc = "reply over a limit: 4xx code, enhanced code, text (%r: which limit)" },
 };
 
 #define NKEYS	(sizeof(keys) / sizeof(keys[0]))
@@ -226,6 +271,13 @@ config_free(struct sg_config *cfg)
 	free(cfg->sender_login_maps);
 	senderlogin_map_free(cfg->sender_login_map);
 	free(cfg->sender_reply.text);
+	cfg_strlist_free(&cfg->limit_exempt);
+	cidrset_free(cfg->limit_exempt_nets);
+	strset_free(cfg->limit_exempt_logins);
+	free(cfg->limit_store);
+	free(cfg->limit_store_password_file);
+	free(cfg->limit_store_password);
+	free(cfg->limit_reply.text);
 	cfg_strlist_free(&cfg->warnings);
 	free(cfg);
 }
