@@ -3,6 +3,7 @@
  *	main - command line and life cycle of the sessguard daemon
  * SYNOPSIS
  *	sessguard [-c FILE] [-p SOCKET] [-f] [-n] [-V] [-h]
+ *	sessguard [-c FILE] -L | -R KEY
  * DESCRIPTION
  *	Reads the configuration (-c FILE; else the default path if it exists;
  *	else the built-in defaults), then, while messages still reach the
@@ -24,6 +25,9 @@
  *
  *	-n checks the configuration, prints the effective one and exits 0, or
  *	1 with a message naming file, line and key.
+ *
+ *	-L lists the rate-limit counters over or near their limits, -R KEY
+ *	resets one (limitcli.c), and exit.
  *
  *	A unix socket left by a crashed run is removed; one that still answers
  *	belongs to a running filter and is left alone (exit 1). A pidfile
@@ -52,6 +56,7 @@
 
 #include "config.h"
 #include "evlog.h"
+#include "limitcli.h"
 #include "metricsd.h"
 #include "milter.h"
 #include "policyd.h"
@@ -67,14 +72,17 @@ static void
 usage(FILE *fp)
 {
 	fprintf(fp,
-	    "usage: sessguard [-c FILE] [-p SOCKET] [-f] [-n] [-V] [-h]\n"
+	    "usage: sessguard [-c FILE] [-p SOCKET] [-f] [-n] [-V] [-h] [-L | -R KEY]\n"
 	    "  -c FILE    configuration file (default %s if it exists)\n"
 	    "  -p SOCKET  milter socket: unix:/path, local:/path, inet:PORT@HOST,\n"
 	    "             inet6:PORT@HOST (overrides 'socket')\n"
 	    "  -f         stay in the foreground; log to stderr unless 'log' is set\n"
 	    "  -n         check the configuration, print it, and exit\n"
 	    "  -V         print the version and exit\n"
-	    "  -h         print this help and exit\n",
+	    "  -h         print this help and exit\n"
+	    "  -L         list rate-limit keys over or near their limits\n"
+	    "  -R KEY     reset the rate-limit counters of KEY (login:NAME,\n"
+	    "             client:ADDRESS)\n",
 	    SG_DEFAULT_CONFIG);
 }
 
@@ -358,10 +366,12 @@ main(int argc, char **argv)
 	mode_t	 oldmask;
 	int	c, foreground = 0, check = 0, rc = MI_SUCCESS, pidfd = -1;
 	int	milter, policy;
+	int	limits_list = 0;
+	const char *limits_reset = NULL;
 
 	msg_init("sessguard", 0);
 	opterr = 0;
-	while ((c = getopt(argc, argv, ":c:p:fnVh")) != -1) {
+	while ((c = getopt(argc, argv, ":c:p:fnVhLR:")) != -1) {
 		switch (c) {
 		case 'c':
 			cfgpath = optarg;
@@ -374,6 +384,12 @@ main(int argc, char **argv)
 			break;
 		case 'n':
 			check = 1;
+			break;
+		case 'L':
+			limits_list = 1;
+			break;
+		case 'R':
+			limits_reset = optarg;
 			break;
 		case 'V':
 			printf("sessguard %s\n", PACKAGE_VERSION);
@@ -412,6 +428,12 @@ main(int argc, char **argv)
 
 	if (cfgpath)
 		warn_if_writable(cfgpath);
+	/* -L, -R: the rate-limit counters of the store, then exit */
+	if (limits_list || limits_reset) {
+		rc = limitcli_main(cfg, limits_reset);
+		config_free(cfg);
+		return rc;
+	}
 	if (check) {
 		struct strbuf sb;
 

@@ -8,6 +8,7 @@
  *	int strset_add(set, s, len)
  *	int strset_has(set, s, len)
  *	int strset_has_suffix(set, s, len, sep)
+ *	long strset_index(set, s, len)
  *	size_t strset_count(set)
  *	void strset_free(set)
  * DESCRIPTION
@@ -33,9 +34,15 @@
  *	start, so all the suffixes together cost O(len), not O(len^2), and
  *	does one probe a separator.
  *
+ *	strset_index() tells where the len bytes at s are: the strings are
+ *	numbered from 0 in the order they were first added, so a caller
+ *	keeps a value for each in an array of its own and has a map. It
+ *	returns -1 when s is not in the set.
+ *
  *	strset_count() is the number of strings in the set. strset_free()
  *	frees it; a null set is allowed there, in strset_has(),
  *	strset_has_suffix() (always 0) and strset_count() (0).
+ *	strset_index() (-1) also.
  * DIAGNOSTICS
  *	strset_create() returns NULL when out of memory. strset_add()
  *	returns 1 when it added the string, 0 when the set already had it,
@@ -120,7 +127,8 @@ equal(const struct strset *set, const char *a, const char *b, size_t len)
 	return 1;
 }
 
-static int
+/* The index of s + 1, or 0. */
+static size_t
 lookup(const struct strset *set, uint64_t h, const char *s, size_t len)
 {
 	size_t	i = slot_of(h, set->mask);
@@ -132,7 +140,7 @@ lookup(const struct strset *set, uint64_t h, const char *s, size_t len)
 		e = &set->ent[set->slot[i].idx - 1];
 		if (e->hash == h && e->len == len
 		    && equal(set, set->pool + e->off, s, len))
-			return 1;
+			return set->slot[i].idx;
 	}
 	return 0;
 }
@@ -227,7 +235,15 @@ strset_has(const struct strset *set, const char *s, size_t len)
 {
 	if (set == NULL || set->n == 0)
 		return 0;
-	return lookup(set, hash_str(set, s, len), s, len);
+	return lookup(set, hash_str(set, s, len), s, len) != 0;
+}
+
+long
+strset_index(const struct strset *set, const char *s, size_t len)
+{
+	if (set == NULL || set->n == 0)
+		return -1;
+	return (long)lookup(set, hash_str(set, s, len), s, len) - 1;
 }
 
 int
@@ -243,7 +259,7 @@ strset_has_suffix(const struct strset *set, const char *s, size_t len,
 		i--;
 		h = hash_step(set, h, (unsigned char)s[i]);
 		if ((unsigned char)s[i] == (unsigned char)sep
-		    && lookup(set, h, s + i, len - i))
+		    && lookup(set, h, s + i, len - i) != 0)
 			return 1;
 	}
 	return 0;

@@ -11,6 +11,7 @@
 # Ends with one line "N passed, N failed"; exit status 0 only if none failed.
 # Findings are kept in tests/fuzz/build/artifacts/TARGET/ (see README).
 # The sources are those of libsgcore.a in Makefile.am, linked with libcrypto
+# and libcdb
 # (SG_FUZZ_LIBS overrides); SG_FUZZ_RSS_MB the memory limit (2048), CC the
 # compiler (clang).
 set -u
@@ -73,8 +74,9 @@ echo "compiler: $($cc --version | head -1)"
 CFLAGS="-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
 -fno-sanitize-recover=undefined -Wall -Wextra -D_GNU_SOURCE -pthread
 -I src -I tests/unit -I tests/fuzz"
-# what the core links with (Makefile.am: $(CRYPTO_LIBS), OpenSSL libcrypto)
-LIBS=${SG_FUZZ_LIBS:-$(pkg-config --libs libcrypto 2>/dev/null || echo -lcrypto)}
+# what the core links with (Makefile.am: $(CRYPTO_LIBS), OpenSSL libcrypto;
+# configure's LIBS: -lcdb, tinycdb, for sender_login_maps = cdb:/path)
+LIBS=${SG_FUZZ_LIBS:-"$(pkg-config --libs libcrypto 2>/dev/null || echo -lcrypto) -lcdb"}
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 
