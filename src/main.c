@@ -17,7 +17,13 @@
  *
  *	SIGUSR1 reloads the configuration and reopens the log files (see
  *	runtime.c); a thread of its own waits for it, because libmilter's
- *	signal thread owns SIGHUP, SIGTERM and SIGINT.
+ *	signal thread owns SIGHUP, SIGTERM and SIGINT. All four are blocked
+ *	as the first thing main() does, so that every thread inherits the
+ *	mask and none of them is ever delivered with its default action (a
+ *	SIGUSR1 from logrotate during start would kill the daemon): one that
+ *	arrives during start stays pending until its thread waits for it.
+ *	Signals that arrive before main() runs at all (the dynamic loader)
+ *	cannot be helped.
  *
  *	-n checks the configuration, prints the effective one and exits 0, or
  *	1 with a message naming file, line and key.
@@ -283,28 +289,38 @@ reload_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * The signals the daemon waits for, blocked before anything else runs:
+ * the threads created later (libmilter's workers and signal thread, the
+ * reload thread, the metrics threads) inherit the mask, so SIGUSR1
+ * reaches only the reload thread's sigwait() and SIGHUP, SIGTERM and
+ * SIGINT only libmilter's signal thread, whenever they arrive.
+ */
+static sigset_t reload_set;
+
 static void
-start_reload_thread(void)
+block_signals(void)
 {
-	static sigset_t set;
 	sigset_t block;
-	pthread_t th;
 	int	rc;
 
-	/*
-	 * Blocked before any thread starts, so every thread inherits the
-	 * mask: SIGUSR1 reaches only this thread's sigwait(), and SIGHUP,
-	 * SIGTERM and SIGINT only libmilter's signal thread.
-	 */
-	sigemptyset(&set);
-	sigaddset(&set, SIGUSR1);
-	block = set;
+	sigemptyset(&reload_set);
+	sigaddset(&reload_set, SIGUSR1);
+	block = reload_set;
 	sigaddset(&block, SIGHUP);
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGINT);
 	if ((rc = pthread_sigmask(SIG_BLOCK, &block, NULL)) != 0)
 		msg_fatal("pthread_sigmask: %s", strerror(rc));
-	if ((rc = pthread_create(&th, NULL, reload_thread, &set)) != 0)
+}
+
+static void
+start_reload_thread(void)
+{
+	pthread_t th;
+	int	rc;
+
+	if ((rc = pthread_create(&th, NULL, reload_thread, &reload_set)) != 0)
 		msg_fatal("pthread_create: %s", strerror(rc));
 	pthread_detach(th);
 }
@@ -335,6 +351,7 @@ main(int argc, char **argv)
 	mode_t	 oldmask;
 	int	c, foreground = 0, check = 0, rc, pidfd = -1;
 
+	block_signals();
 	msg_init("sessguard", 0);
 	opterr = 0;
 	while ((c = getopt(argc, argv, ":c:p:fnVh")) != -1) {

@@ -108,6 +108,48 @@ kill -TERM $pid
 wait $pid
 [ $? -eq 0 ] && ok "exit 0 after reloads" || bad "bad exit after reloads"
 
+# --- SIGUSR1 during start (logrotate may send one) ---------------------------
+# The configuration is read through a symlink to a FIFO: the daemon blocks
+# reading it, so it is certainly inside main() (past the dynamic loader,
+# before its threads start) when the first SIGUSR1 is sent. Then it gets
+# SIGUSR1 in a tight loop until its socket exists. It must neither die nor
+# lose the signal: a pending SIGUSR1 is a reload once the daemon runs.
+rm -f "$log"
+base > "$dir/real.conf"
+mkfifo "$dir/fifo.conf"
+ln -s "$dir/fifo.conf" "$dir/link.conf"
+"$SESSGUARD" -f -c "$dir/link.conf" 2>"$dir/err" &
+pid=$!
+pids="$pids $pid"
+exec 3>"$dir/fifo.conf"		# returns once the daemon opened it
+kill -USR1 $pid
+(
+	n=0
+	while [ ! -S "$sock" ] && [ $n -lt 200000 ] && kill -USR1 $pid 2>/dev/null; do
+		n=$((n + 1))
+	done
+	echo $n > "$dir/nsent"
+) 3>&- &
+spid=$!
+ln -sfn "$dir/real.conf" "$dir/link.conf"	# reloads read the real file
+(base >&3) 2>/dev/null		# a subshell: SIGPIPE if the daemon died
+exec 3>&-
+wait $spid
+kill -USR1 $pid 2>/dev/null
+if kill -0 $pid 2>/dev/null && wait_for grep -q 'listening on' "$dir/err"; then
+	ok "SIGUSR1 during start does not kill the daemon ($(cat "$dir/nsent") more sent)"
+else
+	bad "SIGUSR1 during start killed the daemon: $(cat "$dir/err")"
+fi
+wait_for grep -q 'configuration reloaded' "$dir/err" &&
+    ok "a SIGUSR1 sent during start is a reload, not lost" ||
+    bad "no reload after SIGUSR1 during start: $(cat "$dir/err")"
+relay reject && kill -0 $pid 2>/dev/null && ok "the daemon serves after SIGUSR1 during start" ||
+    bad "serve after SIGUSR1 during start: $(cat "$dir/mt.out")"
+kill -TERM $pid 2>/dev/null
+wait $pid
+[ $? -eq 0 ] && ok "exit 0 after SIGUSR1 during start" || bad "bad exit after SIGUSR1 during start"
+
 # --- detach, pidfile, second instance, privileges --------------------------
 rm -f "$log" "$log.1"
 chown nobody:nogroup "$dir"	# as /run/sessguard: the user removes its socket
