@@ -172,9 +172,24 @@ def test_drops(d):
                                 if e["event"] == "close") == 4),
            "a close line for every dropped session")
         ev = lines(log)
-        ok(all(e.get("auth") is None for e in ev
-               if e["event"] == "rcpt" and e["rcpt"] == "<x@remote.test>"
-               and e["verdict"] == "reject"), "no login leaked across sessions")
+        # every line of a session, not only its verdicts: no auth field
+        # set, and alice's login nowhere; the first session, alice's own,
+        # shows that the check sees a login where there is one
+        def session_of(addr):
+            ids = {e["session"] for e in ev if e["event"] == "connect"
+                   and e.get("client_addr") == addr}
+            return [e for e in ev if e["session"] in ids]
+
+        def has_login(e):
+            return e.get("auth") is not None or "alice" in json.dumps(e)
+        alice = session_of("192.0.2.10")
+        ok(any(e.get("auth") is not None for e in alice),
+           "the check sees the login in alice's own session")
+        after = session_of("192.0.2.13")
+        leaked = [e for e in after if has_login(e)]
+        ok(len(after) >= 5 and not leaked,
+           "no login leaked across sessions (%d lines of the next session%s)"
+           % (len(after), ", leaked in: %r" % leaked if leaked else ""))
         ok(p.poll() is None, "daemon alive after drops")
     finally:
         ok(stop(p) == 0, "exit 0 after drops")
