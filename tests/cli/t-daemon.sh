@@ -28,6 +28,9 @@ log="$dir/log.jsonl"
 base() {
 	printf 'socket = unix:%s\nlog = file:%s\nlocal_domains = example.org\ntrusted_networks = 192.0.2.1/32\n' "$sock" "$log"
 }
+# listening N: the daemon's stderr ($dir/err) says "listening on" N times;
+# it says so after listen(), while the socket file exists from bind() on
+listening() { [ "$(grep -c 'listening on' "$dir/err")" -ge "$1" ]; }
 wait_for() {	# wait_for TEST... : up to 10 s (libmilter stops within 5 s)
 	i=0
 	while ! "$@" && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
@@ -57,7 +60,7 @@ base > "$conf"
 "$SESSGUARD" -f -c "$conf" 2>"$dir/err" &
 pid=$!
 pids="$pids $pid"
-wait_for test -S "$sock" || bad "daemon did not start: $(cat "$dir/err")"
+wait_for listening 1 || bad "daemon did not start: $(cat "$dir/err")"
 relay reject && ok "enforce before reload" || bad "enforce before reload: $(cat "$dir/mt.out")"
 
 { base; echo "mode = monitor"; } > "$conf"
@@ -74,8 +77,14 @@ dofile(LIB)
 conn = reconnect()
 session(conn, "192.0.2.10", "client.example.net")
 mail(conn, "<a@example.org>")
--- monitor now; switch to enforce in the middle of the transaction
-os.execute("sed -i '/^mode/d' " .. CONF .. " && kill -USR1 " .. PID .. " && sleep 0.5")
+-- monitor now; switch to enforce in the middle of the transaction, and
+-- wait until the daemon says it reloaded (generation 3), up to 10 s
+if not os.execute("sed -i '/^mode/d' " .. CONF .. " && kill -USR1 " .. PID ..
+    " && i=0; while ! grep -q 'configuration reloaded (generation 3)' " ..
+    DIR .. "/err && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done; " ..
+    "grep -q 'configuration reloaded (generation 3)' " .. DIR .. "/err") then
+	fail("no reload to enforce in the middle of the transaction")
+end
 rcpt(conn, "<x@remote.test>", SMFIR_CONTINUE)
 ok(mt.abort(conn), "abort")
 mail(conn, "<a@example.org>")
@@ -210,7 +219,7 @@ chmod 600 "$dir/key"
 "$SESSGUARD" -f -c "$conf" 2>"$dir/err" &
 pid=$!
 pids="$pids $pid"
-wait_for test -S "$sock"
+wait_for listening 1
 relay reject
 mv "$log" "$log.1"
 kill -USR1 $pid
@@ -221,7 +230,7 @@ wait $pid
 "$SESSGUARD" -f -c "$conf" 2>>"$dir/err" &
 pid=$!
 pids="$pids $pid"
-wait_for test -S "$sock"
+wait_for listening 2
 relay reject
 kill -TERM $pid
 wait $pid

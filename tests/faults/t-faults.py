@@ -95,13 +95,14 @@ def start(conf_text, d):
     conf = os.path.join(d, "c.conf")
     with open(conf, "w") as f:
         f.write(conf_text)
-    err = open(os.path.join(d, "err"), "w")
+    errpath = os.path.join(d, "err")
+    err = open(errpath, "w")
     p = subprocess.Popen([SESSGUARD, "-f", "-c", conf], stderr=err)
     sock = os.path.join(d, "s.sock")
-    for _ in range(200):
-        if os.path.exists(sock):
-            break
-        time.sleep(0.02)
+    # the socket file exists from bind() on; "listening on" comes after
+    # listen(): only then does a connection find the daemon
+    wait_for(lambda: p.poll() is not None or
+             "listening on" in open(errpath).read(), 10.0)
     return p, sock
 
 
@@ -120,8 +121,8 @@ def lines(path):
 
 
 def wait_for(pred, timeout=5.0):
-    end = time.time() + timeout
-    while time.time() < end:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
         if pred():
             return True
         time.sleep(0.02)
@@ -254,7 +255,7 @@ def test_blocking_sink(d):
         worst = 0.0
         verdicts = []
         for i in range(200):               # far more than the pipe holds
-            t0 = time.time()
+            t0 = time.monotonic()
             m = Milter(sock)
             m.connect("192.0.2.40")
             m.helo("h")
@@ -262,7 +263,7 @@ def test_blocking_sink(d):
             verdicts.append(m.rcpt("<x@remote.test>"))
             m.send(b"Q")
             m.drop()
-            worst = max(worst, time.time() - t0)
+            worst = max(worst, time.monotonic() - t0)
         ok(set(verdicts) == {b"y"}, "verdicts go on with a blocked log sink")
         ok(worst < 3.0, "a blocked sink delays a session by a bounded time "
            "(worst %.2f s)" % worst)
