@@ -37,7 +37,8 @@
  *	finishes a unix socket; a unix socket is born with its mode (the
  *	umask is changed around bind(), which is why sock_listen() and
  *	the umask dance around smfi_opensocket() belong to the start, before
- *	any thread runs). An inet socket gets SO_REUSEADDR; port 0 asks the
+ *	any thread runs). An inet socket gets SO_REUSEADDR, an inet6 one
+ *	IPV6_V6ONLY (inet6:PORT is not IPv4 too); port 0 asks the
  *	kernel for a free one (getsockname() tells which). The descriptor
  *	is close-on-exec.
  * DIAGNOSTICS
@@ -242,7 +243,13 @@ listen_inet(const char *spec, int family, const char *rest, int backlog,
 		freeaddrinfo(res);
 		return -1;
 	}
-	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0
+	    || (res->ai_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
+	    IPV6_V6ONLY, &on, sizeof(on)) < 0)) {
+		snprintf(err, errlen, "socket %s: setsockopt: %s", spec,
+		    strerror(errno));
+		goto fail;
+	}
 	if (bind(fd, res->ai_addr, res->ai_addrlen) < 0) {
 		snprintf(err, errlen, "socket %s: bind: %s", spec,
 		    strerror(errno));

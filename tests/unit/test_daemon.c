@@ -227,6 +227,14 @@ START_TEST(t_sock_listen_inet)
 		ck_assert_msg(fd2 >= 0, "%s", err);
 		close(fd2);
 		close(fd);
+		/* inet6 without a host: every IPv6 address, and only IPv6 */
+		fd = sock_listen("inet6:0", 0, (uid_t)-1, (gid_t)-1, 5, err,
+		    sizeof(err));
+		ck_assert_msg(fd >= 0, "%s", err);
+		port = bound_port(fd);
+		ck_assert_int_eq(connect_inet(AF_INET6, "::1", port), 0);
+		ck_assert_int_ne(connect_inet(AF_INET, "127.0.0.1", port), 0);
+		close(fd);
 	}
 }
 END_TEST
