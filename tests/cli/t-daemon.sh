@@ -130,7 +130,9 @@ ln -s "$dir/fifo.conf" "$dir/link.conf"
 "$SESSGUARD" -f -c "$dir/link.conf" 2>"$dir/err" &
 pid=$!
 pids="$pids $pid"
-exec 3>"$dir/fifo.conf"		# returns once the daemon opened it
+exec 3<>"$dir/fifo.conf"	# a writer that does not wait for a reader
+reading() { ls -l /proc/$pid/fd 2>/dev/null | grep -q fifo.conf; }
+wait_for reading || bad "the daemon did not open its configuration"
 kill -USR1 $pid
 (
 	n=0
