@@ -75,6 +75,8 @@
 #include <libmilter/mfapi.h>
 #include <libmilter/mfdef.h>
 
+#include "util/writeall.h"
+
 #define OUTBUF_SIZE	(256 * 1024)
 #define INBUF_SIZE	(128 * 1024)
 #define MAX_ERRORS_SHOWN 10
@@ -394,29 +396,11 @@ put_macros(struct worker *w, const struct conn *c, char cmd, int stage,
 /* I/O. */
 
 static int
-write_all(int fd, const char *p, size_t len)
-{
-	ssize_t	n;
-
-	while (len > 0) {
-		n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static int
 flush_out(struct worker *w, struct conn *c)
 {
 	int	rc = 0;
 
-	if (w->outlen && write_all(c->fd, w->out, w->outlen) < 0) {
+	if (w->outlen && write_buf(c->fd, w->out, w->outlen, -1, NULL) < 0) {
 		sess_error(w, c, "write: %s", strerror(errno));
 		rc = -1;
 	}

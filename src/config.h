@@ -14,9 +14,13 @@
 enum sg_mode { MODE_ENFORCE, MODE_MONITOR };
 enum sg_log_level { LOG_LEVEL_COMMANDS, LOG_LEVEL_DECISIONS };
 
+struct strset;
+struct cidrset;
+
 struct sg_strlist {
 	char	**v;
 	size_t	  n;
+	struct strset *set;	/* domain lists: the entries, hashed; else NULL */
 };
 
 struct sg_reply {
@@ -28,13 +32,16 @@ struct sg_reply {
 /* One immutable configuration snapshot. */
 struct sg_config {
 	char		*source;	/* file it came from, or NULL */
-	char		*socket;
+	char		*socket;		/* "none": no milter listener */
+	char		*policy_listen;		/* NULL: off */
+	unsigned	 policy_session_idle;	/* seconds */
 	enum sg_mode	 mode;
 	struct sg_strlist local_domains;
 	struct sg_strlist relay_domains;
 	struct sg_strlist trusted_text;	/* as written, for -n */
 	struct cidr	*trusted;
 	size_t		 ntrusted;
+	struct cidrset	*trusted_set;	/* the same blocks, hashed */
 	struct sg_reply	 relay_reply;
 	int		 log_syslog;
 	int		 log_stderr;
@@ -56,11 +63,10 @@ struct sg_config {
 	char		*metrics_textfile;
 	unsigned	 metrics_interval;
 	enum pseudo_mode log_pseudonymize;
-	int		 pseudo_line;	/* where it was set, for the key check */
 	char		*log_key_file;
 	struct pseudo_key log_key;
 	int		 log_chain;
-	int		 chain_line;	/* where it was set, for the key check */
+	struct sg_strlist warnings;	/* "FILE:LINE: key: ..." of the loader */
 };
 
 struct sg_config *config_defaults(char *, size_t);
@@ -72,6 +78,7 @@ void	config_free(struct sg_config *);
 void	config_print(const struct sg_config *, struct strbuf *);
 void	config_print_keys(struct strbuf *);
 int	config_show_key(const struct sg_config *, const char *, struct strbuf *);
+const char *config_restart_key(size_t);
 const char *config_mode_name(enum sg_mode);
 
 #endif

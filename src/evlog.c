@@ -9,6 +9,7 @@
  *	void evlog_close(log)
  *	int evlog_reopen(log, err, errlen)
  *	void evlog_set_levels(log, level, max_value)
+ *	void evlog_set_syslog_socket(path)
  *
  *	void evlog_begin(line, log, buf, session, seq, event)
  *	void evlog_str(line, key, value), evlog_int(...), evlog_bool(...), ...
@@ -18,20 +19,26 @@
  *	for tests) plus the level filter and the value bound. It is shared by
  *	all threads; nothing in it changes while lines are written except the
  *	files behind the descriptors, which evlog_reopen() swaps atomically
- *	(dup3), for log rotation.
+ *	(dup3), for log rotation, and each sink's note of a line cut short,
+ *	kept under that sink's lock. The syslog sink is a client of its own
+ *	(util/syslogc.c), not glibc's syslog(), which can block without end
+ *	when syslogd stalls; evlog_set_syslog_socket() names another socket
+ *	than /dev/log (tests), before evlog_open().
  *
  *	A line is built in a caller-owned buffer (one per session, reused, so
  *	the hot path does not allocate once warm) with evlog_begin(), which
  *	writes ts, session, seq and event, then one call a field, then
- *	evlog_end(), which hands the line to every sink: one write(2) a sink,
- *	no lock held. Files are opened O_APPEND, so concurrent lines do not
- *	interleave.
+ *	evlog_end(), which hands the line to every sink: one write(2) a sink
+ *	as a rule, under a lock of that sink held for the whole line, so that
+ *	lines longer than PIPE_BUF on a pipe (stderr, a FIFO) do not
+ *	interleave either. Files are opened O_APPEND.
  *
  *	evlog_set_levels() changes log_level and log_max_value in place (a
  *	reload); lines under construction may see either setting.
  *
- *	Every string from the wire goes through json_put_string(): escaped,
- *	invalid UTF-8 as \xNN, cut at log_max_value bytes with a mark.
+ *	Every string from the wire goes through json_put_string(): invalid
+ *	UTF-8 as \xNN, a backslash as two (so the bytes can be recovered),
+ *	escaped as JSON, cut at log_max_value bytes with a mark.
  *
  *	With log_chain, each line ends in a mac chained over the lines
  *	(util/chain.c), computed and written under a lock so that lines
@@ -45,14 +52,16 @@
  * DIAGNOSTICS
  *	evlog_open() and evlog_reopen() return NULL/-1 with a message naming
  *	the file. A line that a sink cannot take whole is counted as lost
- *	(evlog_lost()); evlog_end() returns -1 then, and the first line that
- *	gets through afterwards reports the loss as a warning. Sinks are
- *	non-blocking: a full one (a pipe nobody reads) delays a line by at
- *	most 100 ms, so the log never stalls mail for longer.
+ *	(evlog_lost(), once a sink); evlog_end() returns -1 then, and the
+ *	first line that gets through afterwards reports the loss as a
+ *	warning. A line that a sink took only in part is ended with a
+ *	newline (at once, or before the next line), so that it stays one
+ *	broken line and the next line starts clean. Sinks are non-blocking:
+ *	a full one (a pipe nobody reads, a syslogd that does not read) delays
+ *	a line by at most 100 ms, so the log never stalls mail for longer.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -66,18 +75,34 @@
 #include "util/chain.h"
 #include "util/json.h"
 #include "util/msg.h"
+#include "util/syslogc.h"
+#include "util/writeall.h"
 
 #define EVLOG_MAX_FILES	8
 #define EVLOG_WAIT_MS	100	/* the longest a full sink may delay mail */
+
+/*
+ * A descriptor sink's own state, under its lock: a line is written whole
+ * under it, so lines of other threads never come between its pieces, and
+ * torn says that the last line stopped part-way and still lacks its
+ * newline, which is written before anything else.
+ */
+struct sink {
+	pthread_mutex_t	 lock;
+	int		 torn;
+};
 
 struct evlog {
 	_Atomic int	 level;		/* enum sg_log_level; reloadable */
 	atomic_size_t	 max_value;	/* reloadable */
 	int		 use_syslog;
+	struct syslogc	 sys;		/* our own client: bounded, unlike syslog() */
 	int		 use_stderr;
 	size_t		 nfiles;
 	char		*paths[EVLOG_MAX_FILES];
 	_Atomic int	 fds[EVLOG_MAX_FILES];
+	struct sink	 files[EVLOG_MAX_FILES];
+	struct sink	 err;		/* stderr */
 	atomic_ullong	 lost;
 	atomic_ullong	 pending;	/* lost since the last report */
 	int		 memory;
@@ -86,6 +111,7 @@ struct evlog {
 	struct strbuf	 membuf;
 	int		 chain;		/* log_chain: lines carry a chained mac */
 	struct pseudo_key key;
+	struct chain	 mac;		/* HMAC fetched once, over key */
 	pthread_mutex_t	 chainlock;	/* orders lines: mac, then write */
 	char		 prev[CHAIN_HEX + 1];
 	unsigned	 chainseq;
@@ -93,6 +119,25 @@ struct evlog {
 };
 
 static void evlog_chain_link(struct evlog *);
+
+/* Where syslogd listens; tests point it elsewhere. */
+static const char *evlog_syslog_path = SYSLOGC_PATH;
+
+void
+evlog_set_syslog_socket(const char *path)
+{
+	evlog_syslog_path = path ? path : SYSLOGC_PATH;
+}
+
+static void
+evlog_sinks_init(struct evlog *log)
+{
+	size_t	i;
+
+	for (i = 0; i < EVLOG_MAX_FILES; i++)
+		pthread_mutex_init(&log->files[i].lock, NULL);
+	pthread_mutex_init(&log->err.lock, NULL);
+}
 
 /*
  * The mac of the last line of a log file, so that a restart continues
@@ -142,6 +187,10 @@ evlog_chain_start(struct evlog *log, const struct sg_config *cfg, char *err,
 	}
 	memcpy(log->key.bytes, cfg->log_key.bytes, cfg->log_key.len);
 	log->key.len = cfg->log_key.len;
+	if (chain_init(&log->mac, &log->key) < 0) {
+		snprintf(err, errlen, "log_chain: OpenSSL offers no HMAC");
+		return -1;
+	}
 	if (log->nfiles > 0)
 		last_mac(log->paths[0], log->prev);
 	evlog_chain_link(log);
@@ -179,6 +228,7 @@ evlog_open(const struct sg_config *cfg, int foreground, char *err,
 	}
 	atomic_init(&log->level, (int)cfg->log_level);
 	atomic_init(&log->max_value, cfg->log_max_value);
+	evlog_sinks_init(log);
 	if (foreground && !cfg->log_explicit) {
 		log->use_stderr = 1;
 	} else {
@@ -192,8 +242,14 @@ evlog_open(const struct sg_config *cfg, int foreground, char *err,
 		if (fl >= 0)
 			fcntl(STDERR_FILENO, F_SETFL, fl | O_NONBLOCK);
 	}
-	if (log->use_syslog)
-		openlog("sessguard", LOG_PID | LOG_NDELAY, cfg->syslog_facility);
+	if (log->use_syslog && syslogc_open(&log->sys, evlog_syslog_path,
+	    "sessguard", cfg->syslog_facility) < 0) {
+		snprintf(err, errlen, "log = syslog: cannot make a socket: %s",
+		    strerror(errno));
+		log->use_syslog = 0;
+		evlog_close(log);
+		return NULL;
+	}
 	for (i = 0; i < cfg->log_files.n; i++) {
 		if ((fd = evlog_open_file(cfg->log_files.v[i], err, errlen)) < 0
 		    || (log->paths[i] = strdup(cfg->log_files.v[i])) == NULL) {
@@ -225,6 +281,7 @@ evlog_memory(enum sg_log_level level, size_t max_value)
 		return NULL;
 	atomic_init(&log->level, (int)level);
 	atomic_init(&log->max_value, max_value);
+	evlog_sinks_init(log);
 	log->memory = 1;
 	log->has_sink = 1;
 	pthread_mutex_init(&log->memlock, NULL);
@@ -251,6 +308,8 @@ evlog_close(struct evlog *log)
 
 	if (log == NULL)
 		return;
+	if (log->use_syslog)
+		syslogc_close(&log->sys);
 	for (i = 0; i < log->nfiles; i++) {
 		close(atomic_load(&log->fds[i]));
 		free(log->paths[i]);
@@ -259,7 +318,11 @@ evlog_close(struct evlog *log)
 		strbuf_free(&log->membuf);
 		pthread_mutex_destroy(&log->memlock);
 	}
+	for (i = 0; i < EVLOG_MAX_FILES; i++)
+		pthread_mutex_destroy(&log->files[i].lock);
+	pthread_mutex_destroy(&log->err.lock);
 	if (log->chain) {
+		chain_free(&log->mac);
 		pseudo_key_free(&log->key);
 		strbuf_free(&log->chainbuf);
 		pthread_mutex_destroy(&log->chainlock);
@@ -284,11 +347,18 @@ evlog_reopen(struct evlog *log, char *err, size_t errlen)
 			continue;
 		}
 		old = atomic_load(&log->fds[i]);
+		pthread_mutex_lock(&log->files[i].lock);
+		/* the old file's last line gets its newline if it can */
+		if (log->files[i].torn && write_buf(old, "\n", 1, 0, NULL) == 0)
+			log->files[i].torn = 0;
 		if (dup3(fd, old, O_CLOEXEC) < 0) {
 			snprintf(err, errlen, "log file %s: dup3: %s",
 			    log->paths[i], strerror(errno));
 			rc = -1;
+		} else {
+			log->files[i].torn = 0;	/* a new file starts clean */
 		}
+		pthread_mutex_unlock(&log->files[i].lock);
 		close(fd);
 	}
 	if (log->chain)
@@ -552,7 +622,7 @@ evlog_arr_end(struct evline *l)
 }
 
 static long long
-now_ms(void)
+evlog_now_ms(void)
 {
 	struct timespec ts;
 
@@ -561,38 +631,50 @@ now_ms(void)
 }
 
 /*
- * Writes a line, waiting at most EVLOG_WAIT_MS for a sink that is full
- * (a pipe nobody reads, a stalled socket): the descriptors are
- * non-blocking, so mail never waits longer on the log than that.
+ * Writes one line to a descriptor sink, whole or not at all as far as the
+ * reader can tell, within EVLOG_WAIT_MS in all (the wait for the sink's
+ * lock included): the descriptors are non-blocking, so mail never waits
+ * longer on one sink than that.
+ *
+ * The sink's lock is held for the whole line: a line longer than PIPE_BUF
+ * goes to a pipe in pieces, and another thread's line must not come
+ * between them. A line that stops part-way (the time is up, the disk is
+ * full) is ended at once with a newline if the sink takes one, or else
+ * before the next line; so the next line always starts a line of its own,
+ * and the broken line is one line, counted once as lost. A line that
+ * cannot get its predecessor's newline out first is not written at all.
+ * Returns 0, or -1 for a line lost.
  */
 static int
-write_all(int fd, const char *p, size_t len)
+sink_write(struct sink *sk, int fd, const char *p, size_t len)
 {
-	struct pollfd pfd;
-	long long deadline = 0, left;
-	ssize_t	n;
+	struct timespec until;
+	long long deadline = evlog_now_ms() + EVLOG_WAIT_MS, left;
+	size_t	done = 0;
+	int	rc = -1;
 
-	while (len > 0) {
-		n = write(fd, p, len);
-		if (n >= 0) {
-			p += n;
-			len -= (size_t)n;
-			continue;
-		}
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			return -1;
-		if (deadline == 0)
-			deadline = now_ms() + EVLOG_WAIT_MS;
-		if ((left = deadline - now_ms()) <= 0)
-			return -1;
-		pfd.fd = fd;
-		pfd.events = POLLOUT;
-		if (poll(&pfd, 1, (int)left) <= 0)
-			return -1;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_nsec += (long)EVLOG_WAIT_MS * 1000000L;
+	until.tv_sec += until.tv_nsec / 1000000000L;
+	until.tv_nsec %= 1000000000L;
+	if (pthread_mutex_clocklock(&sk->lock, CLOCK_MONOTONIC, &until) != 0)
+		return -1;
+	if ((left = deadline - evlog_now_ms()) < 0)
+		left = 0;
+	if (sk->torn) {
+		if (write_buf(fd, "\n", 1, (int)left, NULL) < 0)
+			goto out;
+		sk->torn = 0;
+		if ((left = deadline - evlog_now_ms()) < 0)
+			left = 0;
 	}
-	return 0;
+	if (write_buf(fd, p, len, (int)left, &done) == 0)
+		rc = 0;
+	else if (done > 0 && write_buf(fd, "\n", 1, 0, NULL) < 0)
+		sk->torn = 1;
+out:
+	pthread_mutex_unlock(&sk->lock);
+	return rc;
 }
 
 /* After a failure, the first line that gets through reports the loss. */
@@ -649,7 +731,7 @@ chain_end_locked(struct evlog *log, struct strbuf *sb)
 	char	mac[CHAIN_HEX + 1];
 	int	rc;
 
-	chain_mac(&log->key, log->prev, sb->data, sb->len, mac);
+	chain_mac(&log->mac, log->prev, sb->data, sb->len, mac);
 	strbuf_append(sb, CHAIN_SUFFIX, sizeof(CHAIN_SUFFIX) - 1);
 	strbuf_append(sb, mac, CHAIN_HEX);
 	strbuf_append(sb, "\"}\n", 3);
@@ -711,17 +793,22 @@ write_sinks(struct evlog *log, struct strbuf *sb)
 		pthread_mutex_unlock(&log->memlock);
 	}
 	for (i = 0; i < log->nfiles; i++) {
-		if (write_all(atomic_load(&log->fds[i]), sb->data, sb->len) < 0) {
+		if (sink_write(&log->files[i], atomic_load(&log->fds[i]),
+		    sb->data, sb->len) < 0) {
 			count_lost(log);
 			rc = -1;
 		}
 	}
-	if (log->use_stderr && write_all(STDERR_FILENO, sb->data, sb->len) < 0) {
+	if (log->use_stderr && sink_write(&log->err, STDERR_FILENO, sb->data,
+	    sb->len) < 0) {
 		count_lost(log);
 		rc = -1;
 	}
-	if (log->use_syslog)
-		syslog(LOG_INFO, "%.*s", (int)(sb->len - 1), sb->data);
+	if (log->use_syslog && syslogc_send(&log->sys, LOG_INFO, sb->data,
+	    sb->len - 1, EVLOG_WAIT_MS) < 0) {
+		count_lost(log);
+		rc = -1;
+	}
 	if (rc == 0)
 		report_recovery(log);
 	return rc;

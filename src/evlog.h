@@ -26,6 +26,7 @@ int	evlog_reopen(struct evlog *, char *, size_t);
 unsigned long long evlog_lost(const struct evlog *);
 size_t	evlog_max_value(const struct evlog *);
 void	evlog_set_levels(struct evlog *, enum sg_log_level, size_t);
+void	evlog_set_syslog_socket(const char *);
 int	evlog_wants(const struct evlog *, const char *);
 
 void	evlog_begin(struct evline *, struct evlog *, struct strbuf *,

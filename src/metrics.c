@@ -7,12 +7,19 @@
  *	void metrics_count(counter)
  *	void metrics_live(delta)
  *	unsigned long long metrics_value(counter)
+ *	const char *anomaly_name(kind)
+ *	void metrics_anomaly(kind)
+ *	unsigned long long metrics_anomaly_value(kind)
  *	long long metrics_live_sessions(void)
  *	void metrics_render(sb, log_lines_lost, config_generation)
  * DESCRIPTION
  *	Process-wide counters (sessions, transactions, recipients by verdict,
  *	anomalies by kind) and the gauge of live sessions, kept as relaxed
  *	atomics: counting costs one atomic add on the hot path, no lock.
+ *
+ *	Anomaly kinds are an enum; anomaly_name() is the one table of their
+ *	names, used by the event log and by the metric labels alike. A kind
+ *	outside the enum has no name (NULL) and is counted nowhere.
  *
  *	metrics_render() appends the Prometheus text exposition (version
  *	0.0.4) of every metric, with the two values the caller owns: the
@@ -25,7 +32,37 @@
 #include "metrics.h"
 
 static atomic_ullong counters[M_NCOUNTERS];
+static atomic_ullong anomalies[ANOMALY_NKINDS];
 static atomic_llong live;
+
+static const char *const anomaly_names[ANOMALY_NKINDS] = {
+	[ANOMALY_AUTH_CHANGED] = "auth_changed",
+	[ANOMALY_AUTH_CARRIED] = "auth_carried",
+	[ANOMALY_UNKNOWN_COMMAND] = "unknown_command",
+	[ANOMALY_MAIL_WITHOUT_HELO] = "mail_without_helo",
+	[ANOMALY_CLIENT_AUTH_PARAM] = "client_auth_param",
+	[ANOMALY_AUTH_RESULTS_SKIPPED] = "auth_results_skipped",
+	[ANOMALY_AUTH_KEPT_ACROSS_TLS] = "auth_kept_across_tls",
+};
+
+const char *
+anomaly_name(enum sg_anomaly k)
+{
+	return (unsigned)k < ANOMALY_NKINDS ? anomaly_names[k] : NULL;
+}
+
+void
+metrics_anomaly(enum sg_anomaly k)
+{
+	if ((unsigned)k < ANOMALY_NKINDS)
+		atomic_fetch_add_explicit(&anomalies[k], 1, memory_order_relaxed);
+}
+
+unsigned long long
+metrics_anomaly_value(enum sg_anomaly k)
+{
+	return (unsigned)k < ANOMALY_NKINDS ? atomic_load(&anomalies[k]) : 0;
+}
 
 void
 metrics_count(enum sg_counter c)
@@ -71,14 +108,9 @@ metrics_render(struct strbuf *sb, unsigned long long lost, unsigned generation)
 		{ M_RCPT_WOULD_REJECT, "would_reject" },
 		{ M_RCPT_TEMPFAIL, "tempfail" },
 		{ M_RCPT_MTA_REJECTED, "mta_rejected" },
-	}, anomalies[] = {
-		{ M_ANOMALY_AUTH_CHANGED, "auth_changed" },
-		{ M_ANOMALY_AUTH_CARRIED, "auth_carried" },
-		{ M_ANOMALY_UNKNOWN_COMMAND, "unknown_command" },
-		{ M_ANOMALY_MAIL_WITHOUT_HELO, "mail_without_helo" },
-		{ M_ANOMALY_CLIENT_AUTH_PARAM, "client_auth_param" },
 	};
 	size_t	i;
+	unsigned k;
 
 	family(sb, "sessguard_sessions_total", "counter",
 	    "SMTP connections seen");
@@ -95,9 +127,10 @@ metrics_render(struct strbuf *sb, unsigned long long lost, unsigned generation)
 		    rcpts[i].label, metrics_value(rcpts[i].c));
 	family(sb, "sessguard_anomalies_total", "counter",
 	    "anomalies by kind");
-	for (i = 0; i < sizeof(anomalies) / sizeof(anomalies[0]); i++)
+	for (k = 0; k < ANOMALY_NKINDS; k++)
 		strbuf_printf(sb, "sessguard_anomalies_total{kind=\"%s\"} %llu\n",
-		    anomalies[i].label, metrics_value(anomalies[i].c));
+		    anomaly_name((enum sg_anomaly)k),
+		    metrics_anomaly_value((enum sg_anomaly)k));
 	family(sb, "sessguard_log_lines_lost_total", "counter",
 	    "event-log lines a sink could not take");
 	strbuf_printf(sb, "sessguard_log_lines_lost_total %llu\n", lost);

@@ -67,6 +67,7 @@
 #include "metricsd.h"
 #include "runtime.h"
 #include "util/msg.h"
+#include "util/writeall.h"
 
 #define HTTP_MAX_CONN	16
 #define HTTP_TIMEOUT	10	/* seconds */
@@ -86,20 +87,6 @@ static int tf_running;
 static int tf_stopping;		/* under tf_lock */
 static pthread_mutex_t tf_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t tf_cond;
-
-static void
-errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list	ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* The metrics now; the event log and the generation belong to runtime. */
 static void
@@ -240,23 +227,6 @@ http_start(char *err, size_t errlen)
 
 /* Textfile */
 
-static int
-write_all(int fd, const char *p, size_t len)
-{
-	ssize_t	n;
-
-	while (len > 0) {
-		if ((n = write(fd, p, len)) < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Replaces the textfile with data: temp file, fsync, rename. */
 static int
 textfile_write(const char *data, size_t len, char *err, size_t errlen)
@@ -272,7 +242,7 @@ textfile_write(const char *data, size_t len, char *err, size_t errlen)
 		errf(err, errlen, "cannot create %s: %s", tf_tmp, strerror(errno));
 		return -1;
 	}
-	if (fchmod(fd, 0644) < 0 || write_all(fd, data, len) < 0
+	if (fchmod(fd, 0644) < 0 || write_buf(fd, data, len, -1, NULL) < 0
 	    || fsync(fd) < 0) {
 		e = errno;
 		close(fd);

@@ -7,27 +7,43 @@
  *	int milter_register(void)
  * DESCRIPTION
  *	The thin edge between libmilter and the pure core. Each callback
- *	takes the connection's sg_session from smfi_getpriv(), reads the
- *	macros it needs with smfi_getsymval(), calls the matching
- *	session_on_*() function and turns the verdict into SMFIS_* and, for a
- *	refusal, smfi_setreply(). No per-connection state lives anywhere but
- *	in the private pointer: libmilter's worker pool runs one connection's
- *	callbacks on varying threads.
+ *	takes the connection (conn.h) from smfi_getpriv(), reads the macros
+ *	it needs with smfi_getsymval(), translates them into the core's
+ *	neutral inputs (session.h: addresses, ESMTP parameters, what the MTA
+ *	says of SASL and TLS, {rcpt_mailer} "error" as "the MTA rejected
+ *	it"), calls the matching session_on_*() function and turns the
+ *	verdict into SMFIS_* and, for a refusal, smfi_setreply(). No
+ *	per-connection state lives anywhere but in the private pointer:
+ *	libmilter's worker pool runs one connection's callbacks on varying
+ *	threads.
  *
  *	xxfi_negotiate asks for SMFIP_RCPT_REJ (recipients the MTA rejected
  *	itself still reach the log), skips no stage, and asks for the macros
  *	sessguard reads, so that neither Postfix nor Sendmail needs its macro
- *	lists changed.
+ *	lists changed: the TLS macros at HELO, MAIL and RCPT (S3: a client
+ *	need not send EHLO after STARTTLS), the login at HELO too (an MTA
+ *	that keeps a pre-TLS login reports it at the EHLO after STARTTLS).
+ *
+ *	The SASL macros reach the core only as the report of the event at
+ *	hand: libmilter keeps each stage's macros until the MTA sends that
+ *	stage's set again, and smfi_getsymval() falls back to earlier stages,
+ *	so a value left from an earlier MAIL or from HELO is dropped (see
+ *	get_says()).
  *
  *	A permitted recipient gets SMFIS_CONTINUE, never SMFIS_ACCEPT, which
  *	would end filtering of the whole message.
  *
- *	The configuration comes from runtime_acquire(): taken at connect and
- *	renewed at every MAIL, so a reload applies from the next transaction
- *	and never in the middle of one.
+ *	libmilter also calls xxfi_abort when QUIT or a lost connection ends
+ *	a transaction; an abort right before xxfi_close is therefore
+ *	reported to the core as the end of the connection, not as a reset.
  *
  *	milter_register() registers the callbacks with libmilter.
  * DIAGNOSTICS
+ *	End of message answers TEMPFAIL (451 4.3.0), with a warning and the
+ *	eom event's reason, when an Authentication-Results header claiming
+ *	our authserv-id cannot be deleted (not recorded, or smfi_chgheader
+ *	failed): such a message is never delivered.
+ *
  *	A connection whose session cannot be allocated gets TEMPFAIL and a
  *	warning; so does any later event of it (sessguard never accepts
  *	what it could not check). smfi_register() failure is returned.
@@ -38,44 +54,50 @@
 
 #include <libmilter/mfapi.h>
 
-#include "metrics.h"
+#include "conn.h"
 #include "milter.h"
-#include "runtime.h"
 #include "session.h"
+#include "util/ipaddr.h"
 #include "util/msg.h"
 
 #define MAX_ARGS	64	/* ESMTP parameters kept of one MAIL/RCPT */
 
+/*
+ * The SASL macros, read only as this event's own report. libmilter keeps
+ * the macros of each stage until the MTA sends that stage's set again
+ * (a new MAIL does not clear the MAIL set: when the MTA sends no macros
+ * with it, the previous MAIL's are still there) and smfi_getsymval()
+ * falls back from the latest stage to earlier ones. A value is this
+ * event's own only if it lies in a macro buffer that is neither the HELO
+ * set nor the set an earlier MAIL or RCPT event saw: libmilter allocates
+ * a stage's new buffer before it frees the old one, so a fresh set never
+ * has the address of the set it replaces. The addresses seen are
+ * forgotten when libmilter frees those sets (HELO frees MAIL and later,
+ * MAIL frees RCPT and later), so a reused address is never mistaken.
+ */
+enum sasl_sym { SYM_AUTHEN, SYM_TYPE, SYM_AUTHOR, NSYM };
+static const char *const sym_name[NSYM] = {
+	"{auth_authen}", "{auth_type}", "{auth_author}"
+};
+enum stage { STAGE_HELO, STAGE_MAIL, STAGE_RCPT, NSTAGE };
+
 /* The private data of one connection. */
 struct conn {
-	struct sg_session  *session;
-	struct sg_snapshot *snap;	/* the configuration it uses */
+	struct sg_conn	*core;		/* session and configuration */
+	int		 abort_last;	/* the latest callback was abort */
+	const char *seen[NSTAGE][NSYM];	/* value addresses seen per stage */
 };
 
+/* The connection's session, for every callback but abort and close. */
 static struct sg_session *
 get_session(SMFICTX *ctx)
 {
 	struct conn *c = smfi_getpriv(ctx);
 
-	return c ? c->session : NULL;
-}
-
-/* At MAIL: a transaction starts with the newest configuration. */
-static void
-refresh_config(SMFICTX *ctx)
-{
-	struct conn *c = smfi_getpriv(ctx);
-	struct sg_snapshot *snap;
-
-	if (c == NULL || (snap = runtime_acquire()) == NULL)
-		return;
-	if (snap == c->snap) {
-		runtime_release(snap);
-		return;
-	}
-	session_set_config(c->session, snapshot_config(snap));
-	runtime_release(c->snap);
-	c->snap = snap;
+	if (c == NULL)
+		return NULL;
+	c->abort_last = 0;
+	return conn_session(c->core);
 }
 
 static char *
@@ -107,23 +129,29 @@ mlfi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	*pf3 = 0;
 	if (f0 & SMFIF_SETSYMLIST) {
 		smfi_setsymlist(ctx, SMFIM_CONNECT, "j {daemon_name}");
-		smfi_setsymlist(ctx, SMFIM_HELO,
+		/*
+		 * TLS at every event (S3: the client need not send EHLO
+		 * after STARTTLS); the login at HELO too, to see one that
+		 * the MTA keeps across STARTTLS.
+		 */
+		smfi_setsymlist(ctx, SMFIM_HELO, "{tls_version} {cipher} "
+		    "{cipher_bits} {auth_authen} {auth_type}");
+		smfi_setsymlist(ctx, SMFIM_ENVFROM, "i {auth_type} "
+		    "{auth_authen} {auth_author} {tls_version} {cipher} "
+		    "{cipher_bits}");
+		smfi_setsymlist(ctx, SMFIM_ENVRCPT, "{rcpt_mailer} "
 		    "{tls_version} {cipher} {cipher_bits}");
-		smfi_setsymlist(ctx, SMFIM_ENVFROM,
-		    "i {auth_type} {auth_authen} {auth_author}");
-		smfi_setsymlist(ctx, SMFIM_ENVRCPT, "{rcpt_mailer}");
 		smfi_setsymlist(ctx, SMFIM_EOM, "i");
 	}
 	return SMFIS_CONTINUE;
 }
 
 static void
-conn_free(struct conn *c)
+mconn_free(struct conn *c)
 {
 	if (c == NULL)
 		return;
-	session_free(c->session);
-	runtime_release(c->snap);
+	conn_free(c->core);
 	free(c);
 }
 
@@ -131,63 +159,95 @@ static sfsistat
 mlfi_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
 {
 	struct conn *c;
+	struct ipaddr a;
+	char	addr[64];
+	unsigned port = 0;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL
-	    || (c->snap = runtime_acquire()) == NULL
-	    || (c->session = session_new(snapshot_config(c->snap),
-	    runtime_log())) == NULL) {
+	    || (c->core = conn_open(&sg_front_milter)) == NULL) {
 		msg_warn("connect from %.64s: out of memory; answering tempfail",
 		    hostname ? hostname : "unknown");
-		conn_free(c);
+		mconn_free(c);
 		return SMFIS_TEMPFAIL;
 	}
 	if (smfi_setpriv(ctx, c) != MI_SUCCESS) {
 		msg_warn("connect from %.64s: smfi_setpriv failed; "
 		    "answering tempfail", hostname ? hostname : "unknown");
-		conn_free(c);
+		mconn_free(c);
 		return SMFIS_TEMPFAIL;
 	}
-	metrics_count(M_SESSIONS);
-	metrics_live(1);
-	session_on_connect(c->session, hostname, hostaddr,
-	    getsym(ctx, "{daemon_name}"));
+	if (ipaddr_from_sockaddr(hostaddr, &a, &port) == 0)
+		ipaddr_format(&a, addr, sizeof(addr));
+	else
+		addr[0] = '\0';
+	session_on_connect(conn_session(c->core), hostname,
+	    addr[0] ? addr : NULL, port, getsym(ctx, "{daemon_name}"));
 	return SMFIS_CONTINUE;
+}
+
+/* The SASL macros of this stage's own set; see sasl_sym above. */
+static void
+get_says(SMFICTX *ctx, enum stage stage, struct sg_mta_says *says)
+{
+	struct conn *c = smfi_getpriv(ctx);
+	const char *v[NSYM];
+	int	i, st;
+
+	memset(says, 0, sizeof(*says));
+	/* TLS never goes away: its macros from any stage are the truth */
+	says->tls.version = getsym(ctx, "{tls_version}");
+	says->tls.cipher = getsym(ctx, "{cipher}");
+	says->tls.bits = getsym(ctx, "{cipher_bits}");
+	if (c == NULL)
+		return;
+	for (st = stage + 1; st < NSTAGE; st++)	/* libmilter freed them */
+		for (i = 0; i < NSYM; i++)
+			c->seen[st][i] = NULL;
+	for (i = 0; i < NSYM; i++) {
+		const char *p = getsym(ctx, sym_name[i]);
+
+		v[i] = NULL;
+		for (st = 0; st < (int)stage && p; st++)
+			if (p == c->seen[st][i])
+				p = NULL;	/* an earlier stage's value */
+		if (p == NULL)
+			c->seen[stage][i] = NULL;  /* not in this stage's set */
+		else if (p != c->seen[stage][i])
+			c->seen[stage][i] = v[i] = p;	/* sent with this event */
+		/* else: the set an earlier event of this stage saw */
+	}
+	says->login = v[SYM_AUTHEN];
+	says->mech = v[SYM_TYPE];
+	says->auth_param = v[SYM_AUTHOR];
 }
 
 static sfsistat
 mlfi_helo(SMFICTX *ctx, char *helo)
 {
 	struct sg_session *s = get_session(ctx);
-	struct sg_tls_macros tls;
+	struct sg_mta_says says;
 
 	if (s == NULL)
 		return SMFIS_TEMPFAIL;
-	tls.version = getsym(ctx, "{tls_version}");
-	tls.cipher = getsym(ctx, "{cipher}");
-	tls.bits = getsym(ctx, "{cipher_bits}");
-	session_on_helo(s, helo, &tls);
+	get_says(ctx, STAGE_HELO, &says);
+	session_on_helo(s, helo, &says);
 	return SMFIS_CONTINUE;
 }
 
-static void
-get_auth(SMFICTX *ctx, struct sg_auth_macros *am)
-{
-	am->authen = getsym(ctx, "{auth_authen}");
-	am->type = getsym(ctx, "{auth_type}");
-	am->author = getsym(ctx, "{auth_author}");
-}
 
 static sfsistat
 mlfi_envfrom(SMFICTX *ctx, char **argv)
 {
 	struct sg_session *s = get_session(ctx);
-	struct sg_auth_macros am;
+	struct conn *c = smfi_getpriv(ctx);
+	struct sg_mta_says says;
+	size_t	n = count_args(argv);
 
 	if (s == NULL)
 		return SMFIS_TEMPFAIL;
-	refresh_config(ctx);
-	get_auth(ctx, &am);
-	session_on_mail(s, (const char *const *)argv, count_args(argv), &am);
+	get_says(ctx, STAGE_MAIL, &says);
+	conn_on_mail(c->core, n > 0 ? argv[0] : NULL,
+	    (const char *const *)argv + (n > 0), n > 0 ? n - 1 : 0, &says);
 	return SMFIS_CONTINUE;
 }
 
@@ -215,18 +275,22 @@ static sfsistat
 mlfi_envrcpt(SMFICTX *ctx, char **argv)
 {
 	struct sg_session *s = get_session(ctx);
-	struct sg_auth_macros am;
+	struct sg_mta_says says;
 	struct sg_rcpt_result res;
+	const char *mailer;
+	size_t	n = count_args(argv);
 
 	if (s == NULL) {
-		tempfail_result(&res, "no session state");
-		metrics_count(M_RCPT_TEMPFAIL);
+		session_rcpt_unchecked(&res);
 		set_reply(ctx, &res);
 		return SMFIS_TEMPFAIL;
 	}
-	get_auth(ctx, &am);
-	session_on_rcpt(s, (const char *const *)argv, count_args(argv), &am,
-	    getsym(ctx, "{rcpt_mailer}"), &res);
+	get_says(ctx, STAGE_RCPT, &says);
+	/* SMFIP_RCPT_REJ: a recipient the MTA refused comes with mailer error */
+	mailer = getsym(ctx, "{rcpt_mailer}");
+	session_on_rcpt(s, n > 0 ? argv[0] : NULL,
+	    (const char *const *)argv + (n > 0), n > 0 ? n - 1 : 0,
+	    mailer != NULL && strcmp(mailer, "error") == 0, &says, &res);
 	switch (res.verdict) {
 	case VERDICT_REJECT:
 		set_reply(ctx, &res);
@@ -284,23 +348,46 @@ mlfi_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
 	return SMFIS_CONTINUE;
 }
 
+/*
+ * End of message refused because a claim on our authserv-id could not be
+ * deleted: delivering it would hand the forged header to the mailbox.
+ */
+static sfsistat
+eom_refuse(SMFICTX *ctx, struct sg_session *s, const char *why)
+{
+	session_ar_failed(s, why);
+	msg_warn("session %s: message refused (tempfail): %s", session_id(s),
+	    why);
+	if (smfi_setreply(ctx, "451", "4.3.0", "Authentication-Results that "
+	    "claim this server cannot be removed; try again later")
+	    != MI_SUCCESS)
+		msg_warn("session %s: cannot set the reply", session_id(s));
+	session_on_eom(s, getsym(ctx, "i"));
+	return SMFIS_TEMPFAIL;
+}
+
 static sfsistat
 mlfi_eom(SMFICTX *ctx)
 {
 	struct sg_session *s = get_session(ctx);
 	struct sg_ar_plan plan;
+	char	why[sizeof(plan.why)];
 	size_t	i;
 
 	if (s == NULL)
 		return SMFIS_TEMPFAIL;
 	session_ar_plan(s, &plan);
+	if (plan.refuse)
+		return eom_refuse(ctx, s, plan.why);
 	for (i = 0; i < plan.ndelete; i++)
-		if (smfi_chgheader(ctx, "Authentication-Results",
-		    (int)plan.delete[i], NULL) != MI_SUCCESS)
-			msg_warn("session %s: cannot delete Authentication-"
-			    "Results #%u", session_id(s), plan.delete[i]);
-	if (plan.add && smfi_insheader(ctx, 0, "Authentication-Results",
-	    plan.value) != MI_SUCCESS)
+		if (smfi_chgheader(ctx, AUTHRES_NAME, (int)plan.delete[i],
+		    NULL) != MI_SUCCESS) {
+			snprintf(why, sizeof(why), "cannot delete "
+			    "Authentication-Results #%u", plan.delete[i]);
+			return eom_refuse(ctx, s, why);
+		}
+	if (plan.add && smfi_insheader(ctx, 0, AUTHRES_NAME, plan.value)
+	    != MI_SUCCESS)
 		msg_warn("session %s: cannot add Authentication-Results",
 		    session_id(s));
 	session_on_eom(s, getsym(ctx, "i"));
@@ -311,9 +398,12 @@ static sfsistat
 mlfi_abort(SMFICTX *ctx)
 {
 	struct sg_session *s = get_session(ctx);
+	struct conn *c = smfi_getpriv(ctx);
 
-	if (s != NULL)
+	if (s != NULL) {
 		session_on_abort(s);
+		c->abort_last = 1;
+	}
 	return SMFIS_CONTINUE;
 }
 
@@ -332,13 +422,16 @@ static sfsistat
 mlfi_close(SMFICTX *ctx)
 {
 	struct conn *c = smfi_getpriv(ctx);
+	struct sg_close how = { 0, NULL };
 
 	if (c == NULL)
 		return SMFIS_CONTINUE;
-	session_on_close(c->session);
-	metrics_live(-1);
+	/* libmilter aborts a transaction that QUIT or a lost link ends */
+	how.abort_was_end = c->abort_last;
 	smfi_setpriv(ctx, NULL);
-	conn_free(c);
+	conn_close(c->core, &how);
+	c->core = NULL;
+	mconn_free(c);
 	return SMFIS_CONTINUE;
 }
 

@@ -24,10 +24,10 @@
  *	path given to runtime_init() (or the built-in defaults), with the
  *	same -p override, reopens the log files (logrotate's hook) and
  *	applies log_level and log_max_value to the event log. Keys that only
- *	take effect at start (socket, socket_mode, user, group, pidfile,
- *	milter_timeout, log, syslog_facility, metrics_listen, metrics_textfile,
- *	metrics_interval, log_chain) keep their old effect; a change
- *	to them is reported as needing a restart.
+ *	take effect at start (those the key table of config.c marks restart-
+ *	only: socket, policy_listen, socket_mode, user, group, pidfile, log
+ *	and others; config_restart_key() names them) keep their old effect;
+ *	a change to them is reported as needing a restart.
  * DIAGNOSTICS
  *	runtime_reload() returns -1 with a message naming file, line and key
  *	when the new configuration is bad; the old snapshot stays in force.
@@ -53,12 +53,6 @@ static struct sg_snapshot *current;
 static struct evlog *the_log;
 static char *config_path;
 static char *socket_override;
-
-static const char *const restart_keys[] = {
-	"socket", "socket_mode", "user", "group", "pidfile", "milter_timeout",
-	"log", "syslog_facility",
-	"metrics_listen", "metrics_textfile", "metrics_interval", "log_chain",
-};
 
 static struct sg_snapshot *
 snapshot_new(struct sg_config *cfg, unsigned generation)
@@ -142,18 +136,19 @@ static void
 report_restart_keys(const struct sg_config *old, const struct sg_config *new)
 {
 	struct strbuf a, b;
+	const char *key;
 	size_t	i;
 
 	strbuf_init(&a);
 	strbuf_init(&b);
-	for (i = 0; i < sizeof(restart_keys) / sizeof(restart_keys[0]); i++) {
+	for (i = 0; (key = config_restart_key(i)) != NULL; i++) {
 		strbuf_reset(&a);
 		strbuf_reset(&b);
-		config_show_key(old, restart_keys[i], &a);
-		config_show_key(new, restart_keys[i], &b);
+		config_show_key(old, key, &a);
+		config_show_key(new, key, &b);
 		if (strcmp(strbuf_str(&a), strbuf_str(&b)) != 0)
 			msg_warn("reload: %s changed (%s -> %s): takes effect at "
-			    "the next restart", restart_keys[i], strbuf_str(&a),
+			    "the next restart", key, strbuf_str(&a),
 			    strbuf_str(&b));
 	}
 	strbuf_free(&a);

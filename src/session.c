@@ -5,20 +5,22 @@
  *	#include "session.h"
  *
  *	void session_ids_init(void)
- *	struct sg_session *session_new(cfg, log)
+ *	struct sg_session *session_new(cfg, log, front)
  *	void session_free(s)
  *	void session_set_config(s, cfg)
  *
- *	void session_on_connect(s, name, sa, daemon)
- *	void session_on_helo(s, helo, tls)
- *	void session_on_mail(s, argv, argc, auth)
- *	void session_on_rcpt(s, argv, argc, auth, rcpt_mailer, result)
+ *	void session_on_connect(s, name, addr, port, daemon)
+ *	void session_on_helo(s, helo, says)
+ *	void session_on_mail(s, sender, params, nparams, says)
+ *	void session_on_rcpt(s, rcpt, params, nparams, mta_rejected, says,
+ *		result)
  *	void session_on_data(s), session_on_eoh(s), session_on_abort(s)
  *	void session_on_header(s, name, value), session_on_body(s, len)
  *	void session_on_eom(s, queue_id)
  *	void session_ar_plan(s, plan)
+ *	void session_ar_failed(s, why)
  *	void session_on_unknown(s, command)
- *	void session_on_close(s)
+ *	void session_on_close(s, how)
  * DESCRIPTION
  *	One sg_session follows one SMTP connection as the MTA reports it,
  *	with the rules of SPEC section 1:
@@ -29,9 +31,12 @@
  *	S2: authentication lasts the connection: across aborts (RSET),
  *	    completed transactions and repeated HELO. When the MTA stops
  *	    reporting it, the identity is carried (source "carried").
- *	S3: the first HELO with TLS macros after the session was seen in
- *	    plaintext is a TLS boundary: authentication and HELO name are
- *	    discarded (RFC 3207 section 4.2).
+ *	S3: the first event (HELO, MAIL or RCPT) whose TLS state is set
+ *	    after the session was seen in plaintext is a TLS boundary:
+ *	    authentication and HELO name are discarded (RFC 3207 section
+ *	    4.2). A login the MTA reports where no AUTH can have happened
+ *	    since (before the next EHLO) predates TLS and stays discarded
+ *	    while the MTA keeps reporting it (auth_kept_across_tls).
  *	S4: transaction state goes at abort, end of message and HELO; the
  *	    transaction number grows with every MAIL.
  *	S5: a different identity in the same TLS epoch is an anomaly; the
@@ -44,11 +49,20 @@
  *
  *	session_ar_plan() says what end of message does with
  *	Authentication-Results when auth_results = yes (SPEC section 2,
- *	RFC 8601): which incoming ones claiming our authserv-id to delete,
- *	and the one to add for an authenticated session.
+ *	RFC 8601, parsed by authres): which incoming ones claiming our
+ *	authserv-id to delete (all of them), and the one to add for an
+ *	authenticated session; or that the message must be refused because
+ *	a claim could not be recorded. A login that cannot be named exactly
+ *	gets no header and the anomaly auth_results_skipped.
+ *	session_ar_failed() tells that a deletion failed: the eom event then
+ *	logs verdict tempfail with the reason.
  *
- *	The module knows nothing of libmilter: the milter layer (or a test,
- *	or another front end) feeds it plain strings. Values from the wire are
+ *	The module knows no protocol: a front end (the milter, the policy
+ *	server, a test) feeds it plain strings, as session.h describes, and
+ *	says which events it can see (struct sg_front): an anomaly about an
+ *	event that front end cannot see is never raised. Sessions and live
+ *	sessions are counted here (session_new, session_free), with the
+ *	rest of the metrics. Values from the wire are
  *	kept in fixed, bounded fields, so events never allocate; the only
  *	allocation is the session itself and its reusable log buffer.
  *
@@ -71,6 +85,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "authres.h"
 #include "metrics.h"
 #include "policy.h"
 #include "session.h"
@@ -82,6 +97,7 @@
 struct sg_auth {
 	int		valid;
 	char		user[SG_NAME_MAX];
+	int		user_cut;	/* the login was longer than user[] */
 	char		mech[SG_MECH_MAX];
 	unsigned	since_seq;
 	unsigned	resets;		/* aborts since it was first seen */
@@ -90,6 +106,7 @@ struct sg_auth {
 
 struct sg_session {
 	const struct sg_config *cfg;
+	const struct sg_front *front;
 	struct evlog	*log;
 	struct strbuf	 line;
 	char		 id[32];
@@ -105,26 +122,31 @@ struct sg_session {
 	int		 tls_active;
 	unsigned	 tls_boundary_seq;	/* 0: no boundary seen */
 	unsigned	 auth_discarded_seq;	/* 0: nothing discarded */
+	int		 no_auth_since_tls;	/* boundary seen, no EHLO since */
+	char		 kept_user[SG_NAME_MAX]; /* pre-TLS login still reported */
+	unsigned	 kept_noted;		/* txn + 1 when last logged */
 
 	struct sg_auth	 auth;
 
 	unsigned	 txn;
 	int		 in_txn;
 	unsigned	 txn_headers;
-	unsigned	 ar_count;	/* Authentication-Results seen */
-	size_t		 ar_nours;	/* ... of them claiming our authserv-id */
-	unsigned	 ar_ours[SG_AR_MAX_DELETE];
+	struct authres_txn ar;		/* Authentication-Results seen */
+	size_t		 ar_deleted;	/* ... of them deleted at eom */
+	char		 eom_refused[200];	/* why eom answers tempfail */
 	unsigned long long txn_size;
 
 	unsigned	 transactions;
 	unsigned	 resets;
-	int		 abort_last;	/* the latest event was an abort */
 	unsigned	 rcpts;
 	unsigned	 rejected;
 };
 
 static char id_prefix[16];
 static atomic_ulong id_counter;
+
+const struct sg_front sg_front_milter = { "milter", SG_SEES_ALL };
+const struct sg_front sg_front_policy = { "policy", SG_SEES_MAIL };
 
 void
 session_ids_init(void)
@@ -137,7 +159,8 @@ session_ids_init(void)
 }
 
 struct sg_session *
-session_new(const struct sg_config *cfg, struct evlog *log)
+session_new(const struct sg_config *cfg, struct evlog *log,
+    const struct sg_front *front)
 {
 	struct sg_session *s;
 	unsigned long n;
@@ -147,12 +170,16 @@ session_new(const struct sg_config *cfg, struct evlog *log)
 	if (id_prefix[0] == '\0')
 		session_ids_init();
 	s->cfg = cfg;
+	s->front = front ? front : &sg_front_milter;
 	s->log = log;
 	strbuf_init(&s->line);
+	authres_txn_init(&s->ar, AUTHRES_CLAIMS_MAX);
 	n = atomic_fetch_add(&id_counter, 1) + 1;
 	snprintf(s->id, sizeof(s->id), "%s.%lu", id_prefix, n);
 	clock_gettime(CLOCK_MONOTONIC, &s->start);
 	strcpy(s->client_addr, "unknown");
+	metrics_count(M_SESSIONS);
+	metrics_live(1);
 	return s;
 }
 
@@ -161,7 +188,9 @@ session_free(struct sg_session *s)
 {
 	if (s == NULL)
 		return;
+	metrics_live(-1);
 	strbuf_free(&s->line);
+	authres_txn_free(&s->ar);
 	free(s);
 }
 
@@ -285,7 +314,6 @@ static void
 begin(struct sg_session *s, struct evline *l, const char *event)
 {
 	s->seq++;
-	s->abort_last = 0;
 	evlog_begin(l, s->log, &s->line, s->id, s->seq, event);
 }
 
@@ -306,26 +334,12 @@ put_auth(struct sg_session *s, struct evline *l, const char *key)
 	evlog_obj_end(l);
 }
 
-static enum sg_counter
-anomaly_counter(const char *kind)
-{
-	if (strcmp(kind, "auth_changed") == 0)
-		return M_ANOMALY_AUTH_CHANGED;
-	if (strcmp(kind, "auth_carried") == 0)
-		return M_ANOMALY_AUTH_CARRIED;
-	if (strcmp(kind, "unknown_command") == 0)
-		return M_ANOMALY_UNKNOWN_COMMAND;
-	if (strcmp(kind, "mail_without_helo") == 0)
-		return M_ANOMALY_MAIL_WITHOUT_HELO;
-	return M_ANOMALY_CLIENT_AUTH_PARAM;
-}
-
 static void
-anomaly(struct sg_session *s, const char *kind, const char *fmt, ...)
+anomaly(struct sg_session *s, enum sg_anomaly kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void
-anomaly(struct sg_session *s, const char *kind, const char *fmt, ...)
+anomaly(struct sg_session *s, enum sg_anomaly kind, const char *fmt, ...)
 {
 	struct evline l;
 	char	detail[1024];
@@ -334,9 +348,11 @@ anomaly(struct sg_session *s, const char *kind, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
-	metrics_count(anomaly_counter(kind));
+	if (anomaly_name(kind) == NULL)
+		return;			/* not a kind: nothing to name or count */
+	metrics_anomaly(kind);
 	begin(s, &l, "anomaly");
-	evlog_text(&l, "kind", kind);
+	evlog_text(&l, "kind", anomaly_name(kind));
 	evlog_text(&l, "detail", detail);
 	evlog_end(&l);
 }
@@ -346,8 +362,9 @@ txn_clear(struct sg_session *s)
 {
 	s->in_txn = 0;
 	s->txn_headers = 0;
-	s->ar_count = 0;
-	s->ar_nours = 0;
+	authres_txn_clear(&s->ar);
+	s->ar_deleted = 0;
+	s->eom_refused[0] = '\0';
 	s->txn_size = 0;
 }
 
@@ -357,6 +374,7 @@ enum auth_change {
 	AUTH_NEW,		/* first report */
 	AUTH_CHANGED,		/* a different identity (S5) */
 	AUTH_CARRIED,		/* not reported, remembered (S2) */
+	AUTH_KEPT,		/* a pre-TLS login the MTA still reports (S3) */
 };
 
 /*
@@ -366,14 +384,27 @@ enum auth_change {
  * identity that a change replaced.
  */
 static enum auth_change
-note_auth(struct sg_session *s, const struct sg_auth_macros *am, int at_mail,
+note_auth(struct sg_session *s, const struct sg_mta_says *says, int at_mail,
     unsigned seq, struct sg_auth *old)
 {
-	const char *authen = am ? am->authen : NULL;
-	const char *type = am ? am->type : NULL;
+	const char *authen = says ? says->login : NULL;
+	const char *type = says ? says->mech : NULL;
 	char	user[SG_NAME_MAX];
 
 	*old = s->auth;
+	if (!empty(authen) && s->tls_boundary_seq) {
+		/*
+		 * S3: between STARTTLS and the next EHLO no AUTH can happen,
+		 * so a login the MTA reports there predates TLS; and while
+		 * the MTA keeps reporting that login, it is still that one
+		 * (an MTA that keeps it also refuses a new AUTH).
+		 */
+		copy_bounded(user, sizeof(user), authen);
+		if (s->no_auth_since_tls && s->kept_user[0] == '\0')
+			memcpy(s->kept_user, user, sizeof(user));
+		if (s->kept_user[0] && strcmp(s->kept_user, user) == 0)
+			return AUTH_KEPT;
+	}
 	if (empty(authen)) {
 		if (!s->auth.valid)
 			return AUTH_NONE;
@@ -385,6 +416,7 @@ note_auth(struct sg_session *s, const struct sg_auth_macros *am, int at_mail,
 	copy_bounded(user, sizeof(user), authen);
 	if (s->auth.valid && strcmp(s->auth.user, user) == 0) {
 		s->auth.carried = 0;
+		s->auth.user_cut = strlen(authen) >= sizeof(user);
 		if (!empty(type))
 			copy_bounded(s->auth.mech, sizeof(s->auth.mech), type);
 		return AUTH_SAME;
@@ -393,6 +425,7 @@ note_auth(struct sg_session *s, const struct sg_auth_macros *am, int at_mail,
 	s->auth.resets = 0;
 	s->auth.since_seq = seq;
 	memcpy(s->auth.user, user, sizeof(user));
+	s->auth.user_cut = strlen(authen) >= sizeof(user);
 	copy_bounded(s->auth.mech, sizeof(s->auth.mech), empty(type) ? "" : type);
 	if (s->auth.valid)
 		return AUTH_CHANGED;
@@ -407,27 +440,39 @@ auth_anomalies(struct sg_session *s, enum auth_change what,
 	char	a[SHOWN_MAX], b[SHOWN_MAX];
 
 	if (what == AUTH_CHANGED)
-		anomaly(s, "auth_changed", "the MTA reported login %s at seq %u, "
+		anomaly(s, ANOMALY_AUTH_CHANGED, "the MTA reported login %s at seq %u, "
 		    "now %s; the newest report wins", shown(s, old->user, a),
 		    old->since_seq, shown(s, s->auth.user, b));
 	else if (what == AUTH_CARRIED)
-		anomaly(s, "auth_carried", "the MTA did not report the login "
+		anomaly(s, ANOMALY_AUTH_CARRIED, "the MTA did not report the login "
 		    "at this MAIL; %s (%s) from seq %u still stands",
 		    shown(s, s->auth.user, a),
 		    s->auth.mech[0] ? s->auth.mech : "?", s->auth.since_seq);
+	else if (what == AUTH_KEPT && s->kept_noted != s->txn + 1) {
+		s->kept_noted = s->txn + 1;	/* once a transaction */
+		anomaly(s, ANOMALY_AUTH_KEPT_ACROSS_TLS, "the MTA still reports "
+		    "login %s from before STARTTLS at seq %u; it stays "
+		    "discarded (RFC 3207 section 4.2)", shown(s, s->kept_user, a),
+		    s->tls_boundary_seq);
+	}
 }
 
 /* Events. */
 
+/*
+ * addr: the client's IPv4 or IPv6 address as text (NULL or anything
+ * else: unknown); port: its TCP port (logged only with an address).
+ */
 void
-session_on_connect(struct sg_session *s, const char *name,
-    const struct sockaddr *sa, const char *daemon)
+session_on_connect(struct sg_session *s, const char *name, const char *addr,
+    unsigned port, const char *daemon)
 {
 	struct evline l;
-	unsigned port = 0;
 
-	if (ipaddr_from_sockaddr(sa, &s->client, &port) == 0)
+	if (addr && ipaddr_parse(addr, &s->client) == 0)
 		ipaddr_format(&s->client, s->client_addr, sizeof(s->client_addr));
+	else
+		memset(&s->client, 0, sizeof(s->client));
 	begin(s, &l, "connect");
 	evlog_str(&l, "client_addr", s->client_addr);
 	if (s->client.family)
@@ -436,12 +481,13 @@ session_on_connect(struct sg_session *s, const char *name,
 		evlog_null(&l, "client_port");
 	evlog_str(&l, "client_name", name);
 	evlog_str(&l, "daemon", empty(daemon) ? NULL : daemon);
+	evlog_text(&l, "via", s->front->via);
 	evlog_end(&l);
 }
 
 /* version, cipher, bits (a number when the MTA gives one) */
 static void
-put_tls(struct evline *l, const struct sg_tls_macros *tls)
+put_tls(struct evline *l, const struct sg_tls_info *tls)
 {
 	const char *b = tls->bits;
 
@@ -453,61 +499,94 @@ put_tls(struct evline *l, const struct sg_tls_macros *tls)
 		evlog_str(l, "bits", empty(b) ? NULL : b);
 }
 
-void
-session_on_helo(struct sg_session *s, const char *helo,
-    const struct sg_tls_macros *tls)
+static int
+tls_on(const struct sg_mta_says *says)
+{
+	return says && (!empty(says->tls.version) || !empty(says->tls.cipher));
+}
+
+/*
+ * S3: the TLS state the MTA reports at any event. The first event in TLS
+ * after the session was seen in plaintext is the boundary: it logs a tls
+ * event and discards the login and the HELO name (RFC 3207 section 4.2).
+ */
+static void
+note_tls(struct sg_session *s, const struct sg_mta_says *says)
 {
 	struct evline l;
-	int	tls_now;
 
-	tls_now = tls && (!empty(tls->version) || !empty(tls->cipher));
-	txn_clear(s);
-	if (tls_now && !s->tls_active) {
-		s->tls_active = 1;
-		begin(s, &l, "tls");
-		put_tls(&l, tls);
-		evlog_end(&l);
-		if (s->plaintext_seen) {
-			/* RFC 3207 4.2: forget what the client said before TLS */
-			s->tls_boundary_seq = s->seq;
-			if (s->auth.valid) {
-				s->auth_discarded_seq = s->seq;
-				memset(&s->auth, 0, sizeof(s->auth));
-			}
-			s->helo_seen = 0;
-			s->helo[0] = '\0';
-		}
-	} else if (!tls_now) {
-		s->plaintext_seen = 1;
+	if (!tls_on(says)) {
+		if (!s->tls_active)
+			s->plaintext_seen = 1;
+		return;
 	}
+	if (s->tls_active)
+		return;
+	s->tls_active = 1;
+	begin(s, &l, "tls");
+	put_tls(&l, &says->tls);
+	evlog_end(&l);
+	if (!s->plaintext_seen)
+		return;			/* TLS from the start (smtps) */
+	s->tls_boundary_seq = s->seq;
+	s->no_auth_since_tls = 1;
+	if (s->auth.valid) {
+		s->auth_discarded_seq = s->seq;
+		memset(&s->auth, 0, sizeof(s->auth));
+	}
+	s->helo_seen = 0;
+	s->helo[0] = '\0';
+}
+
+void
+session_on_helo(struct sg_session *s, const char *helo,
+    const struct sg_mta_says *says)
+{
+	struct evline l;
+	struct sg_auth old;
+	enum auth_change what = AUTH_NONE;
+	int	tls_now = tls_on(says);
+
+	txn_clear(s);
+	note_tls(s, says);
 	s->helo_seen = 1;
 	copy_bounded(s->helo, sizeof(s->helo), helo ? helo : "");
 	begin(s, &l, "helo");
 	evlog_str(&l, "helo", helo ? helo : "");
 	if (tls_now) {
 		evlog_obj_begin(&l, "tls");
-		put_tls(&l, tls);
+		put_tls(&l, &says->tls);
 		evlog_obj_end(&l);
 	} else {
 		evlog_null(&l, "tls");
 	}
 	evlog_end(&l);
+	/*
+	 * A login reported at HELO counts only to catch one kept across
+	 * STARTTLS; otherwise MAIL reports it (and dates it).
+	 */
+	if (s->no_auth_since_tls && says && !empty(says->login))
+		what = note_auth(s, says, 0, s->seq, &old);
+	s->no_auth_since_tls = 0;	/* AUTH may follow this EHLO */
+	auth_anomalies(s, what, &old);
 }
 
 static const char *
-auth_param(const char *const *argv, size_t argc, const struct sg_auth_macros *am)
+auth_param(const char *const *params, size_t nparams,
+    const struct sg_mta_says *says)
 {
 	size_t	i;
 
-	for (i = 1; i < argc; i++)
-		if (argv[i] && strncasecmp(argv[i], "AUTH=", 5) == 0)
-			return argv[i] + 5;
-	return am && !empty(am->author) ? am->author : NULL;
+	for (i = 0; i < nparams; i++)
+		if (params[i] && strncasecmp(params[i], "AUTH=", 5) == 0)
+			return params[i] + 5;
+	return says && !empty(says->auth_param) ? says->auth_param : NULL;
 }
 
+/* sender: the MAIL FROM address as given; params: its ESMTP parameters. */
 void
-session_on_mail(struct sg_session *s, const char *const *argv, size_t argc,
-    const struct sg_auth_macros *am)
+session_on_mail(struct sg_session *s, const char *sender,
+    const char *const *params, size_t nparams, const struct sg_mta_says *says)
 {
 	struct evline l;
 	struct sg_auth old;
@@ -516,36 +595,34 @@ session_on_mail(struct sg_session *s, const char *const *argv, size_t argc,
 	char	buf[SHOWN_MAX];
 	size_t	i;
 
-	if (!s->tls_active)
-		s->plaintext_seen = 1;
+	note_tls(s, says);
 	txn_clear(s);
 	s->txn++;
 	s->transactions++;
 	metrics_count(M_TRANSACTIONS);
 	s->in_txn = 1;
-	param = auth_param(argv, argc, am);
+	param = auth_param(params, nparams, says);
 
 	s->seq++;
-	s->abort_last = 0;
-	what = note_auth(s, am, 1, s->seq, &old);
+	what = note_auth(s, says, 1, s->seq, &old);
 	evlog_begin(&l, s->log, &s->line, s->id, s->seq, "mail");
 	evlog_int(&l, "txn", s->txn);
-	evlog_str(&l, "sender", shown(s, argc > 0 ? argv[0] : NULL, buf));
+	evlog_str(&l, "sender", shown(s, sender, buf));
 	evlog_arr_begin(&l, "args");
-	for (i = 1; i < argc; i++)
-		evlog_arr_str(&l, shown_arg(s, argv[i], buf));
+	for (i = 0; i < nparams; i++)
+		evlog_arr_str(&l, shown_arg(s, params[i], buf));
 	evlog_arr_end(&l);
 	put_auth(s, &l, "auth");
 	if (param)
 		evlog_str(&l, "auth_param", shown(s, param, buf));
 	evlog_end(&l);
 
-	if (!s->helo_seen)
-		anomaly(s, "mail_without_helo", "MAIL FROM before any HELO/EHLO%s",
+	if (!s->helo_seen && (s->front->sees & SG_SEES_HELO))
+		anomaly(s, ANOMALY_MAIL_WITHOUT_HELO, "MAIL FROM before any HELO/EHLO%s",
 		    s->tls_boundary_seq ? " since STARTTLS" : "");
 	auth_anomalies(s, what, &old);
 	if (param && strcmp(param, "<>") != 0 && !s->auth.valid)
-		anomaly(s, "client_auth_param", "client sent AUTH=%.256s on MAIL "
+		anomaly(s, ANOMALY_CLIENT_AUTH_PARAM, "client sent AUTH=%.256s on MAIL "
 		    "FROM without authenticating; ignored (RFC 4954 section 5)",
 		    shown(s, param, buf));
 }
@@ -572,15 +649,20 @@ reason_authenticated(const struct sg_session *s, char *buf, size_t size)
 static void
 reason_refused(const struct sg_session *s, char *buf, size_t size)
 {
+	size_t	n;
+
 	if (s->auth_discarded_seq)
-		snprintf(buf, size, "not authenticated: auth discarded by "
-		    "STARTTLS at seq %u", s->auth_discarded_seq);
+		n = (size_t)snprintf(buf, size, "not authenticated: auth "
+		    "discarded by STARTTLS at seq %u", s->auth_discarded_seq);
 	else if (s->tls_boundary_seq)
-		snprintf(buf, size, "not authenticated since STARTTLS at seq %u "
-		    "(a login before it does not count, RFC 3207)",
-		    s->tls_boundary_seq);
+		n = (size_t)snprintf(buf, size, "not authenticated since "
+		    "STARTTLS at seq %u (a login before it does not count, "
+		    "RFC 3207)", s->tls_boundary_seq);
 	else
-		snprintf(buf, size, "not authenticated");
+		n = (size_t)snprintf(buf, size, "not authenticated");
+	if (s->kept_user[0] && n < size)
+		snprintf(buf + n, size - n, "; the MTA still reports the "
+		    "login from before STARTTLS");
 }
 
 static void
@@ -670,29 +752,46 @@ tempfail_result(struct sg_rcpt_result *res, const char *why)
 	    "Temporary failure in relay check, try again later");
 }
 
+/*
+ * rcpt: the RCPT TO address as given; params: its ESMTP parameters (not
+ * used yet); mta_rejected: the MTA refused this recipient itself (the
+ * event only reaches the log then).
+ */
+/*
+ * A recipient that a front end must answer without a session (its
+ * connection could not be set up): tempfail, counted like any other.
+ */
 void
-session_on_rcpt(struct sg_session *s, const char *const *argv, size_t argc,
-    const struct sg_auth_macros *am, const char *rcpt_mailer,
-    struct sg_rcpt_result *res)
+session_rcpt_unchecked(struct sg_rcpt_result *res)
+{
+	tempfail_result(res, "no session state");
+	metrics_count(M_RCPT_TEMPFAIL);
+}
+
+void
+session_on_rcpt(struct sg_session *s, const char *rcpt,
+    const char *const *params, size_t nparams, int mta_rejected,
+    const struct sg_mta_says *says, struct sg_rcpt_result *res)
 {
 	struct evline l;
 	struct sg_auth old;
 	struct policy_result pr;
 	enum auth_change what;
-	const char *rcpt = argc > 0 && argv[0] ? argv[0] : "";
 	char	reason[1024], shownbuf[SHOWN_MAX];
 
-	if (!s->tls_active)
-		s->plaintext_seen = 1;
+	(void)params;
+	(void)nparams;
+	if (rcpt == NULL)
+		rcpt = "";
+	note_tls(s, says);
 	s->seq++;
-	s->abort_last = 0;
 	s->rcpts++;
-	what = note_auth(s, am, 0, s->seq, &old);
+	what = note_auth(s, says, 0, s->seq, &old);
 	pr = policy_decide_rcpt(s->cfg, s->client.family ? &s->client : NULL,
 	    rcpt, s->auth.valid);
 	reason_policy(s, &pr, rcpt, reason, sizeof(reason));
 	memset(res, 0, sizeof(*res));
-	if (rcpt_mailer && strcmp(rcpt_mailer, "error") == 0) {
+	if (mta_rejected) {
 		res->verdict = VERDICT_MTA_REJECTED;
 		snprintf(reason + strlen(reason), sizeof(reason) - strlen(reason),
 		    "; already rejected by the MTA");
@@ -744,98 +843,59 @@ session_on_data(struct sg_session *s)
 	txn_event(s, "data");
 }
 
-/* Does an Authentication-Results value name authserv-id id (RFC 8601)? */
-static int
-ar_claims(const char *value, const char *id)
-{
-	const char *p = value, *start;
-	int	depth;
-
-	for (;;) {		/* CFWS: white space and (nested) comments */
-		while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
-			p++;
-		if (*p != '(')
-			break;
-		for (depth = 0; *p; p++) {
-			if (*p == '\\' && p[1])
-				p++;
-			else if (*p == '(')
-				depth++;
-			else if (*p == ')' && --depth == 0) {
-				p++;
-				break;
-			}
-		}
-	}
-	start = p;
-	while (*p && *p != ';' && *p != ' ' && *p != '\t' && *p != '(')
-		p++;
-	return (size_t)(p - start) == strlen(id)
-	    && strncasecmp(start, id, (size_t)(p - start)) == 0;
-}
-
 void
 session_on_header(struct sg_session *s, const char *name, const char *value)
 {
 	s->txn_headers++;
-	if (name == NULL || strcasecmp(name, "Authentication-Results") != 0)
-		return;
-	s->ar_count++;
-	if (s->cfg->auth_results && value && s->cfg->authserv_id
-	    && ar_claims(value, s->cfg->authserv_id)
-	    && s->ar_nours < SG_AR_MAX_DELETE)
-		s->ar_ours[s->ar_nours++] = s->ar_count;
+	if (s->cfg->auth_results && authres_is_name(name))
+		authres_txn_header(&s->ar, value, s->cfg->authserv_id);
 }
 
 /*
- * RFC 8601: at end of message, delete the Authentication-Results that
- * claim our authserv-id (forged or stale: only we may write them), last
- * first so that the indexes stay right, and add ours for an authenticated
- * session. The identity is a quoted-string unless it is a plain token.
+ * RFC 8601 section 5: at end of message, delete every Authentication-Results
+ * that claims our authserv-id (forged or stale: only we may write them),
+ * last first so that the indexes stay right, and add ours for an
+ * authenticated session, naming the exact login or none at all. A claim
+ * that could not be recorded refuses the message: it must not reach the
+ * mailbox.
  */
 void
-session_ar_plan(const struct sg_session *s, struct sg_ar_plan *plan)
+session_ar_plan(struct sg_session *s, struct sg_ar_plan *plan)
 {
-	const char *p;
-	size_t	i, n;
-	int	token = 1;
+	char	why[sizeof(plan->why)];
 
 	memset(plan, 0, sizeof(*plan));
 	if (!s->cfg->auth_results)
 		return;
-	for (i = s->ar_nours; i > 0; i--)
-		plan->delete[plan->ndelete++] = s->ar_ours[i - 1];
+	if (s->ar.lost) {
+		plan->refuse = 1;
+		snprintf(plan->why, sizeof(plan->why), "%s", s->ar.why);
+		session_ar_failed(s, plan->why);
+		return;
+	}
+	plan->delete = authres_txn_deletions(&s->ar, &plan->ndelete);
+	s->ar_deleted = plan->ndelete;
 	if (!s->auth.valid)
 		return;
+	if (s->auth.user_cut) {
+		anomaly(s, ANOMALY_AUTH_RESULTS_SKIPPED, "no Authentication-Results "
+		    "added: the login is longer than %zu bytes; the header "
+		    "names no shorter identity", sizeof(s->auth.user) - 1);
+		return;
+	}
+	if (authres_value(plan->value, sizeof(plan->value),
+	    s->cfg->authserv_id, s->auth.user, why, sizeof(why)) < 0) {
+		anomaly(s, ANOMALY_AUTH_RESULTS_SKIPPED, "no Authentication-Results "
+		    "added: %s", why);
+		return;
+	}
 	plan->add = 1;
-	for (p = s->auth.user; *p; p++)
-		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f
-		    || strchr("()<>,;:\\\"/[]?=", *p))
-			token = 0;
-	n = (size_t)snprintf(plan->value, sizeof(plan->value),
-	    "%s; auth=pass smtp.auth=%s", s->cfg->authserv_id,
-	    token ? s->auth.user : "\"");
-	if (n >= sizeof(plan->value)) {
-		plan->add = 0;
-		return;
-	}
-	if (token)
-		return;
-	for (p = s->auth.user; *p; p++) {
-		unsigned char c = (unsigned char)*p;
+}
 
-		if (c < 0x20 || c == 0x7f)
-			continue;	/* no CR, LF or other controls in a header */
-		if (n + 4 >= sizeof(plan->value)) {
-			plan->add = 0;	/* never name a shorter identity */
-			return;
-		}
-		if (c == '"' || c == '\\')
-			plan->value[n++] = '\\';
-		plan->value[n++] = (char)c;
-	}
-	plan->value[n++] = '"';
-	plan->value[n] = '\0';
+void
+session_ar_failed(struct sg_session *s, const char *why)
+{
+	snprintf(s->eom_refused, sizeof(s->eom_refused), "%s", why);
 }
 
 void
@@ -860,7 +920,14 @@ session_on_eom(struct sg_session *s, const char *queue_id)
 	evlog_str(&l, "queue_id", empty(queue_id) ? NULL : queue_id);
 	evlog_int(&l, "size", (long long)s->txn_size);
 	evlog_int(&l, "headers", s->txn_headers);
-	evlog_text(&l, "verdict", "accept");
+	if (s->eom_refused[0]) {
+		evlog_text(&l, "verdict", "tempfail");
+		evlog_text(&l, "reason", s->eom_refused);
+	} else {
+		evlog_text(&l, "verdict", "accept");
+		if (s->cfg->auth_results)
+			evlog_int(&l, "ar_deleted", (long long)s->ar_deleted);
+	}
 	evlog_end(&l);
 	txn_clear(s);
 }
@@ -872,7 +939,6 @@ session_on_abort(struct sg_session *s)
 	s->resets++;
 	if (s->auth.valid)
 		s->auth.resets++;
-	s->abort_last = 1;
 	txn_clear(s);
 }
 
@@ -888,22 +954,23 @@ session_on_unknown(struct sg_session *s, const char *command)
 	seq = s->seq;
 	evlog_str(&l, "command", command ? command : "");
 	evlog_end(&l);
-	anomaly(s, "unknown_command", "the client sent a command the MTA "
+	anomaly(s, ANOMALY_UNKNOWN_COMMAND, "the client sent a command the MTA "
 	    "does not know (seq %u)", seq);
 }
 
+/*
+ * how->abort_was_end: the front end knows that the abort just reported
+ * ended the connection (QUIT or a lost connection inside a transaction)
+ * and was no reset of the session.
+ */
 void
-session_on_close(struct sg_session *s)
+session_on_close(struct sg_session *s, const struct sg_close *how)
 {
 	struct evline l;
 	struct timespec now;
 	long long ms;
 
-	/*
-	 * libmilter also aborts a transaction that QUIT or a lost connection
-	 * ends: an abort right before close was no reset of the session.
-	 */
-	if (s->abort_last) {
+	if (how && how->abort_was_end && s->resets) {
 		s->resets--;
 		if (s->auth.valid && s->auth.resets)
 			s->auth.resets--;
@@ -918,5 +985,7 @@ session_on_close(struct sg_session *s)
 	evlog_int(&l, "rcpts", s->rcpts);
 	evlog_int(&l, "rejected", s->rejected);
 	put_auth(s, &l, "auth");
+	if (how && how->reason)
+		evlog_text(&l, "reason", how->reason);
 	evlog_end(&l);
 }

@@ -268,6 +268,7 @@ static int
 trace_verify(struct trace *tr, int argc, char **argv)
 {
 	struct pseudo_key key;
+	struct chain ch;
 	struct input *in;
 	const char *why, *line, *name;
 	char	err[512], prev[CHAIN_HEX + 1], mac[CHAIN_HEX + 1],
@@ -282,6 +283,12 @@ trace_verify(struct trace *tr, int argc, char **argv)
 		fprintf(stderr, "sessguard-trace: --key: %s\n", err);
 		return TRACE_FILE_ERROR;
 	}
+	if (chain_init(&ch, &key) < 0) {
+		fprintf(stderr, "sessguard-trace: --verify: OpenSSL offers no "
+		    "HMAC\n");
+		pseudo_key_free(&key);
+		return TRACE_FILE_ERROR;
+	}
 	prev[0] = '\0';
 	for (i = optind; i < argc || (i == optind && optind == argc); i++) {
 		const char *path = i < argc ? argv[i] : NULL;
@@ -289,6 +296,7 @@ trace_verify(struct trace *tr, int argc, char **argv)
 		if ((in = input_open(path, &why)) == NULL) {
 			fprintf(stderr, "sessguard-trace: %s: cannot open: %s\n",
 			    path ? path : "(standard input)", why);
+			chain_free(&ch);
 			pseudo_key_free(&key);
 			return TRACE_FILE_ERROR;
 		}
@@ -319,7 +327,7 @@ trace_verify(struct trace *tr, int argc, char **argv)
 				goto broken;
 			}
 			started = 1;
-			chain_mac(&key, prev, line, body, want);
+			chain_mac(&ch, prev, line, body, want);
 			if (strcmp(want, mac) != 0) {
 				printf("%s:%lu: broken: first line that fails: it was "
 				    "altered, or a line before it was removed, "
@@ -333,17 +341,20 @@ trace_verify(struct trace *tr, int argc, char **argv)
 			fprintf(stderr, "sessguard-trace: %s: cannot read after "
 			    "line %lu: %s\n", name, lineno, input_error(in));
 			input_close(in);
+			chain_free(&ch);
 			pseudo_key_free(&key);
 			return TRACE_FILE_ERROR;
 		}
 		input_close(in);
 	}
+	chain_free(&ch);
 	pseudo_key_free(&key);
 	printf("chain intact: %lu lines in %d file%s\n", total, files,
 	    files == 1 ? "" : "s");
 	return 0;
 broken:
 	input_close(in);
+	chain_free(&ch);
 	pseudo_key_free(&key);
 	return TRACE_BROKEN;
 }

@@ -9,6 +9,7 @@
  *	int record_int(rec, key, value)
  *	const json_t *record_auth(rec)
  *	void record_put(sb, rec, key, dflt)
+ *	void record_put_value(sb, value)
  * DESCRIPTION
  *	record_parse() parses line[0..len) with jansson and checks the fields
  *	every line has (SPEC section 5): "ts" an RFC 3339 string, "session" a
@@ -24,9 +25,15 @@
  *	record_auth() returns the "auth" object of a line, or a null pointer
  *	when it is absent, null or not an object.
  *
- *	record_put() appends the value of key as text: a string as it is,
- *	a number in decimal, true or false; dflt when the key is absent or
- *	null, "?" for anything else.
+ *	record_put() appends the value of key as text: a string as the bytes
+ *	it stands for (the daemon writes a byte that is not UTF-8 as \xNN
+ *	and a backslash as two, SPEC section 5; json_wire_decode() undoes
+ *	that), a number in decimal, true or false; dflt when the key is
+ *	absent or null, "?" for anything else. record_put_value() does the
+ *	same for a value at hand (an array member), "?" for a null pointer.
+ *
+ *	Strings may hold NUL (\u0000 in the log): callers that need their
+ *	bytes use the lengths jansson keeps.
  * DIAGNOSTICS
  *	record_parse() returns a null pointer and puts a reason in why: the
  *	parser's message with the column, or the field that is missing or
@@ -36,6 +43,7 @@
 
 #include "trace/record.h"
 #include "trace/tstamp.h"
+#include "util/json.h"
 
 static int
 record_check(const json_t *rec, struct strbuf *why)
@@ -73,7 +81,8 @@ record_parse(const char *line, size_t len, struct strbuf *why)
 	json_error_t err;
 	json_t	*rec;
 
-	rec = json_loadb(line, len, JSON_REJECT_DUPLICATES, &err);
+	rec = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
+	    &err);
 	if (rec == NULL) {
 		strbuf_printf(why, "not JSON (column %d: %s)", err.column, err.text);
 		return NULL;
@@ -124,8 +133,17 @@ record_put(struct strbuf *sb, const json_t *rec, const char *key, const char *df
 
 	if (v == NULL || json_is_null(v))
 		strbuf_puts(sb, dflt);
+	else
+		record_put_value(sb, v);
+}
+
+void
+record_put_value(struct strbuf *sb, const json_t *v)
+{
+	if (v == NULL)
+		strbuf_puts(sb, "?");
 	else if (json_is_string(v))
-		strbuf_append(sb, json_string_value(v), json_string_length(v));
+		json_wire_decode(sb, json_string_value(v), json_string_length(v));
 	else if (json_is_integer(v))
 		strbuf_printf(sb, "%lld", (long long)json_integer_value(v));
 	else if (json_is_real(v))

@@ -12,5 +12,6 @@ const char *record_str(const json_t *, const char *);
 int	record_int(const json_t *, const char *, long long *);
 const json_t *record_auth(const json_t *);
 void	record_put(struct strbuf *, const json_t *, const char *, const char *);
+void	record_put_value(struct strbuf *, const json_t *);
 
 #endif

@@ -161,16 +161,26 @@ static void
 sessions_note_user(struct tsess *s, const json_t *rec)
 {
 	const json_t *auth = record_auth(rec);
+	struct strbuf sb;
 	const char *user;
 	size_t	i;
 
-	if (auth == NULL || (user = record_str(auth, "user")) == NULL)
+	if (auth == NULL || record_str(auth, "user") == NULL)
 		return;
+	/* the login as the client sent it (\xNN and \\ undone) */
+	strbuf_init(&sb);
+	record_put(&sb, auth, "user", "");
+	if (strbuf_failed(&sb))
+		diag_fatal("out of memory");
+	user = strbuf_str(&sb);
 	for (i = 0; i < s->nusers; i++)
 		if (strcmp(s->users[i], user) == 0)
-			return;
-	s->users = mem_array(s->users, s->nusers + 1, sizeof(*s->users));
-	s->users[s->nusers++] = mem_strdup(user);
+			break;
+	if (i == s->nusers) {
+		s->users = mem_array(s->users, s->nusers + 1, sizeof(*s->users));
+		s->users[s->nusers++] = mem_strdup(user);
+	}
+	strbuf_free(&sb);
 }
 
 /* What the filters look at, noted as the lines go by. */

@@ -16,9 +16,10 @@
  *	UTF-8. The C1 controls U+0080..U+009F (an 8-bit CSI among them) and
  *	the characters that reorder or break displayed text (bidirectional
  *	overrides and isolates, U+2028, U+2029) are written as \uNNNN. Other
- *	UTF-8 is copied as is. A backslash is copied as is: the daemon
- *	already writes a byte that was not UTF-8 as \xNN, and the transcript
- *	shows it the same way.
+ *	UTF-8 is copied as is. A backslash is written as two, so that what
+ *	is shown stays unambiguous: \x80 is the byte 0x80, \\x80 the four
+ *	characters a client sent (the caller passes the original bytes,
+ *	record_put()).
  * DIAGNOSTICS
  *	None here; the caller checks ferror(fp).
  */
@@ -26,6 +27,7 @@
 #include <stdio.h>
 
 #include "trace/termesc.h"
+#include "util/hex.h"
 #include "util/json.h"
 
 static uint32_t
@@ -38,6 +40,16 @@ termesc_decode(const unsigned char *p, size_t n)
 		    | ((uint32_t)(p[1] & 0x3f) << 6) | (p[2] & 0x3f);
 	return ((uint32_t)(p[0] & 0x07) << 18) | ((uint32_t)(p[1] & 0x3f) << 12)
 	    | ((uint32_t)(p[2] & 0x3f) << 6) | (p[3] & 0x3f);
+}
+
+/* A byte as the four characters \xNN. */
+static void
+termesc_byte(FILE *fp, unsigned char c)
+{
+	char	tmp[5] = "\\x";
+
+	hex_encode(tmp + 2, &c, 1);
+	fputs(tmp, fp);
 }
 
 static int
@@ -57,14 +69,13 @@ termesc_write(FILE *fp, const char *text, size_t len)
 
 	for (i = 0; i < len; i += n) {
 		n = utf8_seq_len(p + i, len - i);
-		if (n == 0) {
-			fprintf(fp, "\\x%02x", p[i]);
+		if (n == 0 || (n == 1 && (p[i] < 0x20 || p[i] == 0x7f))) {
+			termesc_byte(fp, p[i]);
 			n = 1;
 		} else if (n == 1) {
-			if (p[i] < 0x20 || p[i] == 0x7f)
-				fprintf(fp, "\\x%02x", p[i]);
-			else
-				fputc(p[i], fp);
+			if (p[i] == '\\')
+				fputc('\\', fp);
+			fputc(p[i], fp);
 		} else if (termesc_unsafe(cp = termesc_decode(p + i, n))) {
 			fprintf(fp, "\\u%04X", (unsigned)cp);
 		} else {

@@ -149,7 +149,6 @@ static void
 tx_verdict(struct tx *t, const json_t *rec)
 {
 	const char *v = record_str(rec, "verdict");
-	const char *reply = record_str(rec, "reply");
 
 	strbuf_puts(&t->sb, TX_INDENT "S: ");
 	if (v == NULL)
@@ -157,12 +156,12 @@ tx_verdict(struct tx *t, const json_t *rec)
 	else if (strcmp(v, "accept") == 0)
 		strbuf_puts(&t->sb, "accepted");
 	else if (strcmp(v, "reject") == 0)
-		strbuf_puts(&t->sb, reply ? reply : "rejected");
-	else if (strcmp(v, "would_reject") == 0)
-		strbuf_printf(&t->sb, "(monitor) would reject: %s",
-		    reply ? reply : "rejected");
-	else if (strcmp(v, "tempfail") == 0)
-		strbuf_puts(&t->sb, reply ? reply : "temporary failure (4xx)");
+		record_put(&t->sb, rec, "reply", "rejected");
+	else if (strcmp(v, "would_reject") == 0) {
+		strbuf_puts(&t->sb, "(monitor) would reject: ");
+		record_put(&t->sb, rec, "reply", "rejected");
+	} else if (strcmp(v, "tempfail") == 0)
+		record_put(&t->sb, rec, "reply", "temporary failure (4xx)");
 	else if (strcmp(v, "mta_rejected") == 0)
 		strbuf_puts(&t->sb, "(rejected by the MTA itself)");
 	else
@@ -241,11 +240,7 @@ tx_mail(struct tx *t, const json_t *rec)
 	record_put(&t->sb, rec, "sender", "?");
 	json_array_foreach(args, i, arg) {
 		strbuf_puts(&t->sb, " ");
-		if (json_is_string(arg))
-			strbuf_append(&t->sb, json_string_value(arg),
-			    json_string_length(arg));
-		else
-			strbuf_puts(&t->sb, "?");
+		record_put_value(&t->sb, json_is_string(arg) ? arg : NULL);
 	}
 	tx_flush(t);
 	tx_auth(t, rec, "auth", 1);

@@ -4,7 +4,9 @@
  * SYNOPSIS
  *	#include "util/chain.h"
  *
- *	void chain_mac(key, prev, body, len, out)
+ *	int chain_init(chain, key)
+ *	void chain_free(chain)
+ *	void chain_mac(chain, prev, body, len, out)
  *	int chain_split(line, len, &body_len, mac)
  * DESCRIPTION
  *	With log_chain = yes every log line ends in "mac":"<64 hex digits>",
@@ -13,6 +15,12 @@
  *	removing, inserting or reordering a line breaks the chain at that
  *	place; without the key nobody can mend it.
  *
+ *	chain_init() fetches the HMAC implementation once (OpenSSL's
+ *	EVP_MAC_fetch() searches the provider tables under a lock: too dear
+ *	for every log line) and remembers key, which must outlive the chain;
+ *	chain_free() releases what chain_init() fetched. chain_mac() may then
+ *	run in several threads at once.
+ *
  *	chain_mac() computes that mac (prev is "" for the first line of a
  *	chain) into out (CHAIN_HEX + 1 bytes).
  *
@@ -20,6 +28,7 @@
  *	its newline): it returns 0, the length of the part the mac covers and
  *	the mac itself, or -1 when the line carries none.
  * DIAGNOSTICS
+ *	chain_init() returns -1 when OpenSSL offers no HMAC.
  *	chain_mac() writes an empty string if the MAC cannot be computed.
  */
 #include <string.h>
@@ -27,37 +36,46 @@
 #include <openssl/evp.h>
 
 #include "util/chain.h"
+#include "util/hex.h"
+
+int
+chain_init(struct chain *ch, const struct pseudo_key *key)
+{
+	ch->key = key;
+	ch->mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	return ch->mac ? 0 : -1;
+}
 
 void
-chain_mac(const struct pseudo_key *key, const char *prev, const char *body,
+chain_free(struct chain *ch)
+{
+	EVP_MAC_free(ch->mac);
+	ch->mac = NULL;
+	ch->key = NULL;
+}
+
+void
+chain_mac(const struct chain *ch, const char *prev, const char *body,
     size_t len, char *out)
 {
-	EVP_MAC *mac;
 	EVP_MAC_CTX *ctx = NULL;
 	OSSL_PARAM params[2];
 	unsigned char md[32];
-	size_t	mdlen = 0, i;
-	static const char hex[] = "0123456789abcdef";
+	size_t	mdlen = 0;
 
 	out[0] = '\0';
-	if ((mac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL)
+	if (ch->mac == NULL)
 		return;
 	params[0] = OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0);
 	params[1] = OSSL_PARAM_construct_end();
-	if ((ctx = EVP_MAC_CTX_new(mac)) != NULL
-	    && EVP_MAC_init(ctx, key->bytes, key->len, params)
+	if ((ctx = EVP_MAC_CTX_new(ch->mac)) != NULL
+	    && EVP_MAC_init(ctx, ch->key->bytes, ch->key->len, params)
 	    && EVP_MAC_update(ctx, (const unsigned char *)prev, strlen(prev))
 	    && EVP_MAC_update(ctx, (const unsigned char *)"\n", 1)
 	    && EVP_MAC_update(ctx, (const unsigned char *)body, len)
-	    && EVP_MAC_final(ctx, md, &mdlen, sizeof(md)) && mdlen == 32) {
-		for (i = 0; i < 32; i++) {
-			out[2 * i] = hex[md[i] >> 4];
-			out[2 * i + 1] = hex[md[i] & 15];
-		}
-		out[CHAIN_HEX] = '\0';
-	}
+	    && EVP_MAC_final(ctx, md, &mdlen, sizeof(md)) && mdlen == 32)
+		hex_encode(out, md, 32);
 	EVP_MAC_CTX_free(ctx);
-	EVP_MAC_free(mac);
 }
 
 int

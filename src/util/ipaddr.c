@@ -9,6 +9,7 @@
  *	void ipaddr_format(addr, buf, size)
  *	int cidr_parse(text, cidr, why)
  *	int cidr_match(cidr, addr)
+ *	int cidr_cover(blocks, n, family)
  * DESCRIPTION
  *	ipaddr_parse() reads a numeric IPv4 or IPv6 address (an IPv6 address
  *	may be written in brackets or with an "IPv6:" prefix, as in SMTP).
@@ -22,6 +23,10 @@
  *	zero, as in Postfix, so that a typo like 10.0.0.1/8 is caught.
  *
  *	cidr_match() tells whether addr lies inside the block.
+ *
+ *	cidr_cover() tells whether the blocks of family (AF_INET or
+ *	AF_INET6) among the n blocks together hold every address of that
+ *	family: 0.0.0.0/0, or 0.0.0.0/1 and 128.0.0.0/1, and so on.
  * DIAGNOSTICS
  *	The parsers return 0 on success and -1 on bad input; cidr_parse()
  *	then points *why at a short reason. ipaddr_from_sockaddr() returns -1
@@ -188,4 +193,44 @@ cidr_match(const struct cidr *c, const struct ipaddr *a)
 			return 0;
 	}
 	return 1;
+}
+
+static int
+cidr_cmp(const void *a, const void *b)
+{
+	const struct cidr *x = a, *y = b;
+
+	return memcmp(x->addr.bytes, y->addr.bytes, sizeof(x->addr.bytes));
+}
+
+int
+cidr_cover(const struct cidr *blocks, size_t n, int family)
+{
+	struct cidr *v;
+	uint8_t	 next[16] = { 0 }, last[16];	/* next: first not covered */
+	unsigned len = family == AF_INET ? 4 : 16, b;
+	size_t	 i, m = 0;
+	int	 j, all = 0;
+
+	if (n == 0 || (v = calloc(n, sizeof(*v))) == NULL)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (blocks[i].addr.family == family)
+			v[m++] = blocks[i];
+	qsort(v, m, sizeof(*v), cidr_cmp);
+	for (i = 0; i < m && !all; i++) {
+		if (memcmp(v[i].addr.bytes, next, len) > 0)
+			break;			/* a gap before this block */
+		memcpy(last, v[i].addr.bytes, len);
+		for (b = v[i].prefix; b < len * 8; b++)
+			last[b / 8] |= (uint8_t)(0x80 >> (b % 8));
+		if (memcmp(last, next, len) < 0)
+			continue;		/* inside what is covered */
+		memcpy(next, last, len);
+		for (j = (int)len - 1; j >= 0 && ++next[j] == 0; j--)
+			;
+		all = j < 0;			/* past the last address */
+	}
+	free(v);
+	return all;
 }

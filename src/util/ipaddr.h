@@ -1,6 +1,7 @@
 #ifndef SG_IPADDR_H
 #define SG_IPADDR_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -20,5 +21,6 @@ int	ipaddr_from_sockaddr(const struct sockaddr *, struct ipaddr *, unsigned *);
 void	ipaddr_format(const struct ipaddr *, char *, size_t);
 int	cidr_parse(const char *, struct cidr *, const char **);
 int	cidr_match(const struct cidr *, const struct ipaddr *);
+int	cidr_cover(const struct cidr *, size_t, int);
 
 #endif

@@ -6,13 +6,17 @@
  *
  *	void json_put_string(sb, data, len, max)
  *	void json_put_cstring(sb, str, max)
+ *	void json_wire_decode(sb, value, len)
  *	size_t utf8_seq_len(p, avail)
  * DESCRIPTION
  *	json_put_string() appends data[0..len) to sb as a quoted JSON string.
- *	Quote, backslash and control characters are escaped; valid UTF-8 is
- *	copied as is; every byte that is not part of a valid UTF-8 sequence is
- *	written as the four characters \xNN (in JSON text "\\xNN"), so that the
- *	log stays valid UTF-8 and the original bytes stay recoverable.
+ *	Valid UTF-8 is copied as is; every byte that is not part of a valid
+ *	UTF-8 sequence is written as the four characters \xNN (in JSON text
+ *	"\\xNN"), so that the log stays valid UTF-8, and a backslash as two
+ *	backslashes (in JSON text "\\\\"), so that a literal "\x80" from the
+ *	wire and the byte 0x80 stay apart: the original bytes can always be
+ *	recovered (SPEC section 5). Then the value is escaped as JSON: quote,
+ *	backslash and control characters.
  *
  *	When max is not zero and len exceeds max, only the first max bytes
  *	(cut back to a character boundary) are written, followed by the mark
@@ -21,13 +25,19 @@
  *	json_put_cstring() is json_put_string() for a NUL-terminated string;
  *	a null pointer is written as JSON null.
  *
+ *	json_wire_decode() undoes the first step for a value that a JSON
+ *	parser has already unescaped: it appends to sb the original bytes,
+ *	"\\" giving one backslash and "\xNN" the byte NN. A backslash
+ *	followed by anything else (a log written before backslashes were
+ *	doubled) is kept as it is.
+ *
  *	utf8_seq_len() returns the length (1-4) of the well-formed UTF-8
  *	sequence at p, given avail bytes, or 0 when p does not start one
  *	(overlong forms, surrogates and code points past U+10FFFF are refused).
  */
-#include <stdio.h>
 #include <string.h>
 
+#include "util/hex.h"
 #include "util/json.h"
 
 size_t
@@ -102,7 +112,7 @@ json_put_string(struct strbuf *sb, const char *data, size_t len, size_t max)
 			strbuf_append(sb, "\\\"", 2);
 			continue;
 		case '\\':
-			strbuf_append(sb, "\\\\", 2);
+			strbuf_append(sb, "\\\\\\\\", 4);
 			continue;
 		case '\n':
 			strbuf_append(sb, "\\n", 2);
@@ -115,7 +125,8 @@ json_put_string(struct strbuf *sb, const char *data, size_t len, size_t max)
 			continue;
 		}
 		if (c < 0x20 || c == 0x7f) {
-			snprintf(tmp, sizeof(tmp), "\\u%04x", c);
+			memcpy(tmp, "\\u00", 4);
+			hex_encode(tmp + 4, &c, 1);
 			strbuf_append(sb, tmp, 6);
 			continue;
 		}
@@ -125,7 +136,8 @@ json_put_string(struct strbuf *sb, const char *data, size_t len, size_t max)
 		}
 		n = utf8_seq_len(p + i, cut - i);
 		if (n == 0) {
-			snprintf(tmp, sizeof(tmp), "\\\\x%02x", c);
+			memcpy(tmp, "\\\\x", 3);
+			hex_encode(tmp + 3, p + i, 1);
 			strbuf_append(sb, tmp, 5);
 			n = 1;
 			continue;
@@ -135,6 +147,46 @@ json_put_string(struct strbuf *sb, const char *data, size_t len, size_t max)
 	if (cut < len)
 		strbuf_printf(sb, JSON_TRUNC_MARK "(+%zu bytes)", len - cut);
 	strbuf_putc(sb, '"');
+}
+
+static int
+json_hexval(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+void
+json_wire_decode(struct strbuf *sb, const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t	i, run;
+	int	hi, lo;
+
+	for (i = 0; i < len;) {
+		for (run = i; run < len && p[run] != '\\'; run++)
+			;
+		strbuf_append(sb, s + i, run - i);
+		if ((i = run) >= len)
+			break;
+		if (i + 1 < len && p[i + 1] == '\\') {
+			strbuf_putc(sb, '\\');
+			i += 2;
+		} else if (i + 3 < len && p[i + 1] == 'x'
+		    && (hi = json_hexval(p[i + 2])) >= 0
+		    && (lo = json_hexval(p[i + 3])) >= 0) {
+			strbuf_putc(sb, (char)(hi << 4 | lo));
+			i += 4;
+		} else {
+			strbuf_putc(sb, '\\');
+			i++;
+		}
+	}
 }
 
 void

@@ -9,6 +9,7 @@
 
 void	json_put_string(struct strbuf *, const char *, size_t, size_t);
 void	json_put_cstring(struct strbuf *, const char *, size_t);
+void	json_wire_decode(struct strbuf *, const char *, size_t);
 size_t	utf8_seq_len(const unsigned char *, size_t);
 
 #endif

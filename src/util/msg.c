@@ -8,6 +8,8 @@
  *	void msg_to_syslog(on)
  *	void msg_info(fmt, ...), msg_warn(fmt, ...)
  *	void msg_fatal(fmt, ...)
+ *
+ *	void errf(err, errlen, fmt, ...)
  * DESCRIPTION
  *	Plain-text messages about the daemon (start, stop, configuration,
  *	internal errors), as opposed to the JSON event log of the sessions.
@@ -16,6 +18,10 @@
  *
  *	msg_fatal() reports and exits with status 1: for conditions before
  *	any mail is touched (bad configuration, unusable socket).
+ *
+ *	errf() formats a message into the caller's buffer err of errlen
+ *	bytes (truncated, always terminated): the "char *err, size_t errlen"
+ *	convention by which modules hand a diagnostic to their caller.
  * DIAGNOSTICS
  *	None: these are the diagnostics.
  */
@@ -86,4 +92,16 @@ msg_fatal(const char *fmt, ...)
 	msg_vlog(LOG_ERR, "fatal", fmt, ap);
 	va_end(ap);
 	exit(1);
+}
+
+void
+errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
 }

@@ -37,6 +37,7 @@
 
 #include <openssl/evp.h>
 
+#include "util/hex.h"
 #include "util/pseudo.h"
 
 int
@@ -102,8 +103,7 @@ pseudo_token(const struct pseudo_key *key, const char *data, size_t len,
     char *out, size_t outlen)
 {
 	unsigned char mac[32];
-	size_t	maclen = 0, i;
-	char	*p;
+	size_t	maclen = 0;
 
 	if (outlen < sizeof(PSEUDO_PREFIX) + 24) {
 		if (outlen)
@@ -116,9 +116,8 @@ pseudo_token(const struct pseudo_key *key, const char *data, size_t len,
 		snprintf(out, outlen, PSEUDO_PREFIX "error");
 		return;
 	}
-	p = out + snprintf(out, outlen, PSEUDO_PREFIX);
-	for (i = 0; i < 12; i++, p += 2)
-		snprintf(p, 3, "%02x", mac[i]);
+	memcpy(out, PSEUDO_PREFIX, sizeof(PSEUDO_PREFIX) - 1);
+	hex_encode(out + sizeof(PSEUDO_PREFIX) - 1, mac, 12);
 }
 
 void

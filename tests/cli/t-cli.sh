@@ -53,8 +53,51 @@ conf "local_domains = file:$dir/missing.list"
 run "missing list file" 1 "missing.list" -- -n -c "$dir/c.conf"
 conf "just words"
 run "line without =" 1 "c.conf:1: just: expected 'key = value'" -- -n -c "$dir/c.conf"
+conf "mode = monitor" "socket = none"
+run "no listener at all refused" 1 "c.conf:2: socket: none turns the milter listener off and policy_listen is empty" -- -n -c "$dir/c.conf"
+run "-p none without policy_listen refused" 1 "policy_listen is empty" -- -n -c /dev/null -p none
+conf "socket = none" "policy_listen = inet:10040@127.0.0.1"
+run "policy-only configuration" 0 "^socket = none" -- -n -c "$dir/c.conf"
 printf 'mode = enforce\0\n' > "$dir/c.conf"
 run "NUL byte in config" 1 "NUL byte" -- -n -c "$dir/c.conf"
+
+# Foot-guns that are valid but warned about on stderr, naming file and line
+# (issue 10 item 5); -n still exits 0 and prints the configuration.
+warns() {
+	name=$1 pat=$2
+	"$SESSGUARD" -n -c "$dir/c.conf" >"$dir/out" 2>"$dir/err" </dev/null
+	got=$?
+	if [ "$got" -ne 0 ]; then
+		bad "$name: exit $got: $(head -3 "$dir/err")"
+	elif ! grep -q -- "$pat" "$dir/err"; then
+		bad "$name: stderr lacks '$pat': $(head -3 "$dir/err")"
+	elif ! grep -q '^mode = ' "$dir/out"; then
+		bad "$name: no configuration printed"
+	else
+		ok "$name"
+	fi
+}
+conf "mode = monitor" "trusted_networks = 127.0.0.0/8, 0.0.0.0/0"
+warns "0.0.0.0/0 warned as an open relay" "warning: .*c.conf:2: trusted_networks: covers every IPv4 address.*open relay"
+conf "trusted_networks = ::/0"
+warns "::/0 warned as an open relay" "warning: .*c.conf:1: trusted_networks: covers every IPv6 address.*open relay"
+conf "trusted_networks = ::ffff:0:0/96"
+warns "::ffff:0:0/96 warned as an open relay" "c.conf:1: trusted_networks: covers every IPv4 address"
+conf "trusted_networks = 0.0.0.0/1 128.0.0.0/1"
+warns "two halves warned as an open relay" "c.conf:1: trusted_networks: covers every IPv4 address"
+printf '10.0.0.0/8\n0.0.0.0/0\n' > "$dir/nets.list"
+conf "" "trusted_networks = file:$dir/nets.list"
+warns "open relay from an included file" "c.conf:2: trusted_networks: covers every IPv4 address"
+conf "mode = monitor" "log_level = decisions" "mode = enforce"
+warns "key given twice" "warning: .*c.conf:3: mode: overriding earlier entry at line 1"
+conf "mode = monitor" "trusted_networks = 10.0.0.0/8, 0.0.0.0/1"
+"$SESSGUARD" -n -c "$dir/c.conf" 2>&1 >/dev/null | grep -q warning &&
+    bad "warning for a harmless configuration" || ok "no warning for a harmless configuration"
+printf 'a.test\0evil.test\n' > "$dir/doms.list"
+conf "local_domains = file:$dir/doms.list"
+run "NUL byte in an included file" 1 "c.conf:1: local_domains: .*doms.list: contains a NUL byte" -- -n -c "$dir/c.conf"
+printf 'a.test\001\n' > "$dir/doms.list"
+run "control character in an included file" 1 "doms.list:1: control character" -- -n -c "$dir/c.conf"
 
 # A config error also stops a real start, before the socket exists.
 conf "socket = unix:$dir/s.sock" "mode = bogus"

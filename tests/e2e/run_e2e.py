@@ -27,6 +27,7 @@ sys.path.insert(0, HERE)
 
 from e2e_common import SCENARIOS, Context, ScenarioFailure, Sessguard  # noqa: E402
 import scenarios  # noqa: E402  (importing it registers the scenarios)
+import probe_scenarios  # noqa: E402,F401  (sessguard-probe against the MTAs)
 
 USERS = {"alice": "alice-secret", "bob": "bob-secret", "carol": "carol-secret",
          "dave": "dave-secret", "erin": "erin-secret", "frank": "frank-secret"}

@@ -227,6 +227,13 @@ def starttls_discards(ctx):
     reply_is(c.cmd("MAIL FROM:<%s>" % sender), "250", "MAIL after TLS")
     after = "after-tls@" + REMOTE
     r = c.cmd("RCPT TO:<%s>" % after)
+    # AUTH again inside TLS (outside a transaction, RFC 4954 section 4)
+    reply_is(c.cmd("RSET"), "250", "RSET")
+    reauth = c.auth_plain(login, pw)
+    again = "again-in-tls@" + REMOTE
+    if reauth[0] == 235:
+        reply_is(c.cmd("MAIL FROM:<%s>" % sender), "250", "MAIL after AUTH in TLS")
+        reply_is(c.cmd("RCPT TO:<%s>" % again), "250", "RCPT after AUTH in TLS")
     s = ctx.session(c)
     expect_accepted_relay(ctx, s, before, login)
     tls = s.one("tls")
@@ -236,19 +243,84 @@ def starttls_discards(ctx):
     check(len(helos) >= 2 and helos[-1].get("tls"), "the EHLO after STARTTLS has no tls "
           "object: %s" % helos)
     if ctx.has("keeps_auth_across_starttls"):
-        # Sendmail 8.17 keeps the SASL login across STARTTLS (a second AUTH gets
-        # "503 5.5.0 Already Authenticated") and reports {auth_authen} again with the
-        # MAIL after TLS.  By S1 that fresh MTA report authenticates the session:
-        # the relay is accepted, and the auth is dated after the TLS boundary.
-        reply_is(r, "250", "RCPT after TLS (MTA still reports the login)")
-        ev = expect_accepted_relay(ctx, s, after, login)
-        eq(ev["auth"].get("source"), "mta", "auth.source after TLS")
-        check(ev["auth"]["since_seq"] > tls["seq"], "auth since_seq %s is not after the TLS "
-              "boundary at seq %s (a login from before TLS must not be carried)"
-              % (ev["auth"]["since_seq"], tls["seq"]))
+        # Sendmail 8.17 keeps the SASL login across STARTTLS and reports
+        # {auth_authen} again at the EHLO and the MAIL after TLS, so Sendmail itself
+        # lets the relay through.  S3: that login stays discarded; sessguard
+        # refuses on both deployments.  Sendmail refuses a new AUTH: the client
+        # cannot log in again inside TLS.
+        expect_kept_login_refused(ctx, s, after, r, login, tls)
+        line = reply_is(reauth, "503", "AUTH again inside TLS (Sendmail)")
+        contains(line, "Already Authenticated", "AUTH again inside TLS (Sendmail)")
         return
     ev = expect_refused_relay(ctx, s, after, r, phrase="STARTTLS")
     eq(ev.get("auth"), None, "rcpt after TLS auth")
+    check(not s.anomalies("auth_kept_across_tls"), "anomaly auth_kept_across_tls on an "
+          "MTA that discards the login at STARTTLS: " + s.brief())
+    # Postfix reset SASL at STARTTLS: a fresh AUTH inside TLS counts (S1)
+    reply_is(reauth, "235", "AUTH again inside TLS")
+    ev = expect_accepted_relay(ctx, s, again, login)
+    eq(ev["auth"].get("source"), "mta", "auth.source after AUTH in TLS")
+    check(ev["auth"]["since_seq"] > tls["seq"], "auth since_seq %s is not after the TLS "
+          "boundary at seq %s" % (ev["auth"]["since_seq"], tls["seq"]))
+
+
+def expect_kept_login_refused(ctx, s, rcpt, reply, login, tls):
+    """A pre-TLS login the MTA still reports after STARTTLS (S3): refused by
+    sessguard with the STARTTLS reason and the anomaly auth_kept_across_tls."""
+    reply_is(reply, "554 5.7.1", "RCPT TO:<%s> (login kept across STARTTLS)" % rcpt)
+    ev = s.one_rcpt(rcpt)
+    eq(ev.get("relay"), True, "rcpt %s relay" % rcpt)
+    eq(ev.get("verdict"), "reject", "rcpt %s verdict" % rcpt)
+    contains(ev.get("reason"), "STARTTLS", "rcpt %s reason" % rcpt)
+    eq(ev.get("auth"), None, "rcpt %s auth" % rcpt)
+    kept = s.anomalies("auth_kept_across_tls")
+    check(kept, "no anomaly auth_kept_across_tls: " + s.brief())
+    check(all(a["seq"] > tls["seq"] for a in kept), "auth_kept_across_tls before the "
+          "TLS boundary")
+    check(same_user(kept[0].get("detail", "").split("login ")[1].split(" ")[0], login),
+          "auth_kept_across_tls does not name %s: %r" % (login, kept[0].get("detail")))
+    return ev
+
+
+@scenario("auth_rset_starttls_without_ehlo", needs=("auth_plain", "starttls"))
+def starttls_without_ehlo(ctx):
+    """Issue 10 item 2: EHLO, AUTH, MAIL, RCPT, RSET, STARTTLS, MAIL, RCPT with no
+    EHLO after STARTTLS (Postfix allows it).  The MAIL after STARTTLS is the TLS
+    boundary: a tls event, the login discarded, the relay refused (STARTTLS)."""
+    login, pw = ctx.user(0)
+    sender = "%s@%s" % (login, ctx.local_domain)
+    c = ctx.client()
+    reply_is(c.ehlo("roamer.example.net"), "250", "EHLO")
+    reply_is(c.auth_plain(login, pw), "235", "AUTH PLAIN")
+    before = "before-tls@" + REMOTE
+    reply_is(c.cmd("MAIL FROM:<%s>" % sender), "250", "MAIL before TLS")
+    reply_is(c.cmd("RCPT TO:<%s>" % before), "250", "RCPT before TLS")
+    reply_is(c.cmd("RSET"), "250", "RSET")
+    reply_is(c.starttls(), "220", "STARTTLS")
+    r = c.cmd("MAIL FROM:<%s>" % sender)
+    if r[0] != 250:
+        # an MTA that insists on EHLO after STARTTLS: nothing to show
+        reply_is(r, "5", "MAIL after STARTTLS without EHLO")
+        return
+    after = "after-tls@" + REMOTE
+    r = c.cmd("RCPT TO:<%s>" % after)
+    s = ctx.session(c)
+    expect_accepted_relay(ctx, s, before, login)
+    tls = s.one("tls")
+    check(str(tls.get("version", "")).startswith("TLS") and tls.get("cipher"),
+          "tls event without version/cipher: %r" % tls)
+    mails = s.events("mail")
+    check(len(mails) == 2 and tls["seq"] < mails[1]["seq"], "the tls event is not at the "
+          "MAIL after STARTTLS: %s" % s.brief())
+    eq(len(s.events("helo")), 1, "helo events (no EHLO after STARTTLS)")
+    if ctx.has("keeps_auth_across_starttls"):
+        expect_kept_login_refused(ctx, s, after, r, login, tls)
+        return
+    eq(mails[1].get("auth"), None, "auth of the MAIL after STARTTLS (a stale macro?)")
+    ev = expect_refused_relay(ctx, s, after, r, phrase="STARTTLS")
+    eq(ev.get("auth"), None, "rcpt after TLS auth")
+    check(not s.anomalies("auth_kept_across_tls"), "anomaly auth_kept_across_tls: "
+          + s.brief())
 
 
 @scenario("sonyericsson_a128_unknown_command")
@@ -541,3 +613,89 @@ def auth_results(ctx):
     eq([v for v in header_values(text2, "Authentication-Results")
         if v.lower().startswith(AUTHSERV_ID)], [],
        "our Authentication-Results on an unauthenticated message")
+
+
+def queued_message(mta, msgid, timeout=15.0):
+    """The headers of the queued message with that Message-ID, from
+    Sendmail's qf file (queueonly: what Sendmail would deliver), as
+    'Name: value' lines."""
+    deadline = time.time() + timeout
+    while True:
+        for name in sorted(os.listdir(mta.queue_dir)):
+            if not name.startswith("qf"):
+                continue
+            try:
+                with open(os.path.join(mta.queue_dir, name), "rb") as f:
+                    qf = f.read().decode("latin-1")
+            except OSError:
+                continue
+            if msgid not in qf:
+                continue
+            out, in_header = [], False
+            for line in qf.split("\n"):
+                if line.startswith("H"):
+                    h = line[1:]
+                    if h.startswith("?"):           # H?flags?Name: value
+                        h = h.split("?", 2)[2]
+                    out.append(h)
+                    in_header = True
+                elif line[:1] in (" ", "\t") and in_header:
+                    out.append(line)
+                else:
+                    in_header = False
+            return "\n".join(out) + "\n\n"
+        if time.time() > deadline:
+            raise ScenarioFailure("message %s not found in the Sendmail queue" % msgid)
+        time.sleep(0.1)
+
+
+@scenario("auth_results_forged_forms_removed", deployments=("front_end",))
+def auth_results_forged(ctx):
+    """auth_results = yes (issue 10 item 1): an unauthenticated client sends
+    Authentication-Results claiming our authserv-id folded before ';', with
+    the id as a quoted-string, behind comments, with a version, bare: 26
+    of them (more than the old cap of 16). None reaches the message the MTA
+    delivers (Postfix: the smtp-sink dump; Sendmail: the queued qf file);
+    another server's header stays."""
+    if hasattr(ctx.mta, "sink_dir"):
+        fetch = delivered_message
+    elif hasattr(ctx.mta, "queue_dir"):
+        fetch = queued_message
+    else:
+        return
+    folded = "%s\r\n ; auth=pass smtp.auth=ceo@example.org"
+    quoted = "\"%s\"; auth=pass smtp.auth=ceo@example.org"
+    forms = [
+        "%s; auth=pass smtp.auth=ceo@example.org",
+        "(forged (nested)) %s 1; auth=pass smtp.auth=ceo",      # comment, version
+        "%s",                                                    # no ';' at all
+    ]
+    ids = [AUTHSERV_ID, AUTHSERV_ID.upper()]
+    # twenty claims of forms a naive reader sees (more than the old cap of
+    # 16), then three folded and three quoted: 26 claims
+    heads = []
+    for i in range(20):
+        heads.append("Authentication-Results: " + forms[i % len(forms)] % ids[i % 2])
+        if i == 10:
+            heads.append("Authentication-Results: other.example.net; spf=pass")
+    for i in range(3):
+        heads.append("Authentication-Results: " + folded % ids[i % 2])
+        heads.append("Authentication-Results: " + quoted % ids[i % 2])
+    c = ctx.client()
+    reply_is(c.ehlo("stranger.example.net"), "250", "EHLO")
+    reply_is(c.cmd("MAIL FROM:<someone@%s>" % REMOTE), "250", "MAIL")
+    local = "postmaster@" + ctx.local_domain
+    reply_is(c.cmd("RCPT TO:<%s>" % local), "250", "RCPT local")
+    msgid = "<arf.%d.%d@client.example.net>" % (os.getpid(), int(time.time() * 1e6))
+    reply_is(c.data("\r\n".join(heads) + "\r\nFrom: <someone@%s>\r\nTo: <%s>\r\n"
+                    "Subject: forged A-R\r\nMessage-ID: %s\r\n\r\nhi\r\n"
+                    % (REMOTE, local, msgid)), "250", "end of DATA")
+    text = fetch(ctx.mta, msgid)
+    ars = header_values(text, "Authentication-Results")
+    forged = [v for v in ars if AUTHSERV_ID in v.lower()]
+    eq(forged, [], "forged Authentication-Results in the delivered message")
+    eq(ars, ["other.example.net; spf=pass"], "Authentication-Results left")
+    s = ctx.session(c)
+    eoms = s.events("eom")
+    check(eoms and eoms[-1].get("ar_deleted") == 26,
+          "eom does not say 26 deleted: %s" % s.brief())

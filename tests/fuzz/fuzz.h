@@ -21,8 +21,9 @@
  *	wire value must decode to once written to the log (SPEC section 5):
  *	the longest prefix of at most max bytes that does not split a valid
  *	UTF-8 sequence, every byte that is not part of a valid sequence
- *	replaced by the four characters \xNN, and "\xe2\x80\xa6(+N bytes)"
- *	when something was left out. max 0 means no bound.
+ *	replaced by the four characters \xNN, every backslash by two, and
+ *	"\xe2\x80\xa6(+N bytes)" when something was left out. max 0 means no
+ *	bound.
  *
  *	fz_decode_string() decodes one JSON string (json[0..len), quotes
  *	included) with the strict reader of tests/unit/jsoncheck.h.
@@ -99,7 +100,10 @@ fz_expect_value(const unsigned char *v, size_t len, size_t max,
 			n = 1;
 			continue;
 		}
-		strbuf_append(out, (const char *)v + i, n);
+		if (n == 1 && v[i] == '\\')
+			strbuf_puts(out, "\\\\");	/* a backslash as two */
+		else
+			strbuf_append(out, (const char *)v + i, n);
 	}
 	if (cut < len) {
 		snprintf(tmp, sizeof(tmp), "\xe2\x80\xa6(+%zu bytes)", len - cut);

@@ -20,7 +20,8 @@
  *	(the id as given, escaped), seq and event first. Checked for every
  *	value as it is appended: it decodes to exactly what SPEC section 5
  *	says (fz_expect_value(): cut at max_value bytes on a character
- *	boundary, invalid bytes as \xNN, the mark "...(+N bytes)"). Lines
+ *	boundary, invalid bytes as \xNN, a backslash as two, the mark
+ *	"...(+N bytes)"). Lines
  *	that log_level = decisions drops leave no trace.
  */
 #include <stdint.h>

@@ -73,7 +73,7 @@ def listening(port):
 def whole(text):
     lines = text.split("\n")
     samples = [l for l in lines if l and not l.startswith("#")]
-    return (text.endswith("\n") and len(samples) == 15
+    return (text.endswith("\n") and len(samples) == 17
             and sum(l.startswith("# TYPE ") for l in lines) == 7
             and samples[-1].startswith("sessguard_config_generation ")
             and lines[0].startswith("# HELP sessguard_sessions_total"))

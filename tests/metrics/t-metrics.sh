@@ -151,6 +151,8 @@ sessguard_anomalies_total{kind="auth_carried"} 0
 sessguard_anomalies_total{kind="unknown_command"} 0
 sessguard_anomalies_total{kind="mail_without_helo"} 0
 sessguard_anomalies_total{kind="client_auth_param"} 1
+sessguard_anomalies_total{kind="auth_results_skipped"} 0
+sessguard_anomalies_total{kind="auth_kept_across_tls"} 0
 sessguard_log_lines_lost_total 0
 sessguard_live_sessions 0
 sessguard_config_generation 1

@@ -23,7 +23,7 @@ import sys
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 AUTH_KEYS = {"user", "mech", "since_seq", "source"}
 FIELDS = {
-    "connect": ["client_addr", "client_port", "client_name", "daemon"],
+    "connect": ["client_addr", "client_port", "client_name", "daemon", "via"],
     "helo": ["helo", "tls"],
     "tls": ["version", "cipher", "bits"],
     "mail": ["txn", "sender", "args", "auth"],
@@ -40,7 +40,8 @@ FIELDS = {
 }
 VERDICTS = {"accept", "reject", "would_reject", "tempfail", "mta_rejected"}
 KINDS = {"auth_changed", "auth_carried", "unknown_command",
-         "mail_without_helo", "client_auth_param"}
+         "mail_without_helo", "client_auth_param", "auth_results_skipped",
+         "auth_kept_across_tls"}
 
 
 def fail(msg):

@@ -125,7 +125,8 @@ check "user sessguard exists" id sessguard
 check "group sessguard exists" getent group sessguard
 check "man -w sessguard" sh -c "man -w sessguard | grep -q 'man8/sessguard.8'"
 check "man -w sessguard.conf" sh -c "man -w 5 sessguard.conf | grep -q 'man5/sessguard.conf.5'"
-for page in "8 sessguard" "5 sessguard.conf"; do
+check "/usr/bin/sessguard-probe -V" sh -c "/usr/bin/sessguard-probe -V | grep -q '^sessguard-probe [0-9]'"
+for page in "8 sessguard" "5 sessguard.conf" "1 sessguard-probe"; do
 	check "man $page renders without warnings" sh -c \
 	    "MANWIDTH=80 man --warnings $page 2>&1 >/dev/null | grep . && exit 1; exit 0"
 done

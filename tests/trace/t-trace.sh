@@ -143,6 +143,21 @@ else
 	ok "parallel: no control character reaches the terminal"
 fi
 
+# --- \xNN and \\ (SPEC section 5): the bytes from the wire come back, and
+# the transcript shows them unambiguously: a byte that is not UTF-8 as
+# \xNN, a backslash as \\, a NUL (\u0000 in the log) as \x00
+trace "$data/escapes.ndjson"
+status "escapes" 0
+has "escapes: a literal \\x80 and the byte 0x80 stay apart" \
+    '    2  C: EHLO/HELO a\\b\xc3.example' \
+    '    3  C: MAIL FROM:<lit\\x80-byte\x80@example.org> X=\\\\ NUL\x00' \
+    '          auth: dom\\ann (PLAIN) since seq 2, reported by the MTA' \
+    '       S: 554 5.7.1 no \\ here'
+trace --user 'dom\ann' "$data/escapes.ndjson"
+sessions "--user matches the login as sent (one backslash)" "9e5c0001.1"
+trace --user 'dom\\ann' "$data/escapes.ndjson"
+sessions "--user: the log's doubled backslash is not the login" ""
+
 # --- filters (over all four files)
 trace --session 7f3a0c11.4 $ALL
 sessions "--session" "7f3a0c11.4"

@@ -17,7 +17,7 @@ static char err[1024];
 
 /* Every key of SPEC section 4, in the order of the table. */
 static const char *const all_keys[] = {
-	"socket", "mode", "local_domains", "relay_domains", "trusted_networks",
+	"socket", "policy_listen", "policy_session_idle", "mode", "local_domains", "relay_domains", "trusted_networks",
 	"relay_reply", "log", "log_level", "log_max_value", "syslog_facility",
 	"user", "group", "pidfile", "socket_mode", "milter_timeout",
 	"auth_results", "authserv_id",
@@ -136,6 +136,8 @@ START_TEST(t_defaults)
 	ck_assert_msg(cfg != NULL, "%s", err);
 	ck_assert_ptr_null(cfg->source);
 	ck_assert_str_eq(cfg->socket, "unix:/run/sessguard/sessguard.sock");
+	ck_assert_ptr_null(cfg->policy_listen);
+	ck_assert_uint_eq(cfg->policy_session_idle, 300);
 	ck_assert_int_eq(cfg->mode, MODE_ENFORCE);
 	ck_assert_uint_eq(cfg->local_domains.n, 0);
 	ck_assert_uint_eq(cfg->relay_domains.n, 0);
@@ -227,6 +229,89 @@ START_TEST(t_key_socket)
 		ck_assert_str_eq(cfg->socket, good[i]);
 		config_free(cfg);
 	}
+}
+END_TEST
+
+/* SPEC section 7: the policy front end's socket; socket = none. */
+START_TEST(t_key_policy_listen)
+{
+	static const char *const good[] = {
+		"unix:/run/sessguard/policy.sock", "local:/tmp/p.sock",
+		"inet:10040@127.0.0.1", "inet6:10040@[::1]",
+	};
+	size_t	i;
+	char	text[256];
+	struct sg_config *cfg;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		snprintf(text, sizeof(text), "policy_listen = %s\n", good[i]);
+		cfg = load_ok(text);
+		ck_assert_str_eq(cfg->policy_listen, good[i]);
+		ck_assert_str_eq(cfg->socket, "unix:/run/sessguard/sessguard.sock");
+		config_free(cfg);
+	}
+	cfg = load_ok("policy_listen = inet:10040@127.0.0.1\npolicy_listen =\n");
+	ck_assert_ptr_null(cfg->policy_listen);
+	config_free(cfg);
+	/* a policy-only daemon */
+	cfg = load_ok("socket = none\npolicy_listen = unix:/tmp/p.sock\n");
+	ck_assert_str_eq(cfg->socket, "none");
+	ck_assert_str_eq(cfg->policy_listen, "unix:/tmp/p.sock");
+	config_free(cfg);
+	cfg = load_ok("policy_listen = unix:/tmp/p.sock\n\nsocket = none\n");
+	ck_assert_str_eq(cfg->socket, "none");
+	config_free(cfg);
+	bad_value("policy_listen", "tcp:1", "unix:/path");
+	bad_value("policy_listen", "unix:relative", "absolute");
+	bad_value("policy_listen", "inet:0@127.0.0.1", "port");
+	bad_value("policy_listen", "inet:70000@127.0.0.1", "port");
+	bad_value("policy_listen", "inet:25@", NULL);
+	bad_value("policy_listen", "none", NULL);
+	bad_value("socket", "None", NULL);
+}
+END_TEST
+
+START_TEST(t_key_policy_session_idle)
+{
+	struct sg_config *cfg = load_ok("policy_session_idle = 1\n");
+
+	ck_assert_uint_eq(cfg->policy_session_idle, 1);
+	config_free(cfg);
+	cfg = load_ok("policy_session_idle = 86400\n");
+	ck_assert_uint_eq(cfg->policy_session_idle, 86400);
+	config_free(cfg);
+	bad_value("policy_session_idle", "0", "1 to 86400");
+	bad_value("policy_session_idle", "86401", "1 to 86400");
+	bad_value("policy_session_idle", "-5", NULL);
+	bad_value("policy_session_idle", "5s", NULL);
+	bad_value("policy_session_idle", "", NULL);
+}
+END_TEST
+
+/* Both listeners off is refused, naming the line of socket = none. */
+START_TEST(t_err_no_listener)
+{
+	struct sg_config *cfg;
+
+	load_bad("# policy only?\nmode = monitor\nsocket = none\n", 3,
+	    "socket", "policy_listen is empty");
+	load_bad("policy_listen = inet:10040@127.0.0.1\nsocket = none\n"
+	    "policy_listen =\n", 2, "socket", "nothing would listen");
+	cfg = config_defaults(err, sizeof(err));
+	ck_assert_int_eq(config_override(cfg, "socket", "none", err,
+	    sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "socket: ") == err, "'%s'", err);
+	ck_assert_ptr_nonnull(strstr(err, "policy_listen"));
+	ck_assert_str_eq(cfg->socket, "unix:/run/sessguard/sessguard.sock");
+	ck_assert_int_eq(config_override(cfg, "policy_listen",
+	    "unix:/tmp/p.sock", err, sizeof(err)), 0);
+	ck_assert_int_eq(config_override(cfg, "socket", "none", err,
+	    sizeof(err)), 0);
+	ck_assert_str_eq(cfg->socket, "none");
+	ck_assert_int_eq(config_override(cfg, "policy_listen", "", err,
+	    sizeof(err)), -1);
+	ck_assert_str_eq(cfg->policy_listen, "unix:/tmp/p.sock");
+	config_free(cfg);
 }
 END_TEST
 
@@ -837,6 +922,155 @@ START_TEST(t_list_include_bad_entry)
 }
 END_TEST
 
+/* Item 5 of issue 10: an included file is read by the reader of the
+ * main file: NUL, CR and '#' as there, control characters refused. */
+START_TEST(t_list_include_same_reader)
+{
+	static const char nul[] = "a.test\0evil.test\n";
+	static const char crlf[] = "a.test\r\n  # comment\r\nb.test # c\r\nc.test";
+	char	*path, text[256];
+	struct sg_config *cfg;
+
+	path = tmpfile_with(nul, sizeof(nul) - 1);
+	snprintf(text, sizeof(text), "mode = monitor\nlocal_domains = file:%s\n",
+	    path);
+	load_bad(text, 2, "local_domains", "NUL byte");
+	unlink(path);
+	free(path);
+
+	path = tmpfile_with(crlf, sizeof(crlf) - 1);
+	snprintf(text, sizeof(text), "local_domains = file:%s\n", path);
+	cfg = load_ok(text);
+	ck_assert(list_eq(&cfg->local_domains, (const char *const[]){
+	    "a.test", "b.test", "c.test" }, 3));
+	config_free(cfg);
+	unlink(path);
+	free(path);
+
+	path = tmpfile_with("a.test\nb.test\x01x\n", 16);
+	snprintf(text, sizeof(text), "local_domains = file:%s\n", path);
+	load_bad(text, 1, "local_domains", ":2: control character");
+	unlink(path);
+	free(path);
+
+	/* '#' inside a word is no comment, in either file */
+	path = tmpfile_with("a.test#b\n", 9);
+	snprintf(text, sizeof(text), "local_domains = file:%s\n", path);
+	load_bad(text, 1, "local_domains", "'a.test#b'");
+	unlink(path);
+	free(path);
+	load_bad("local_domains = a.test#b\n", 1, "local_domains", "'a.test#b'");
+}
+END_TEST
+
+/* Warnings: a key given twice, and trusted_networks that make an open relay. */
+static int
+has_warning(const struct sg_config *cfg, const char *want)
+{
+	size_t	i;
+
+	for (i = 0; i < cfg->warnings.n; i++)
+		if (strcmp(cfg->warnings.v[i], want) == 0)
+			return 1;
+	return 0;
+}
+
+START_TEST(t_warn_duplicate_key)
+{
+	struct sg_config *cfg = load_ok("mode = monitor\n# x\nlog_level = "
+	    "decisions\nmode = enforce\n\nmode = monitor\n");
+
+	ck_assert_int_eq(cfg->mode, MODE_MONITOR);
+	ck_assert_uint_eq(cfg->warnings.n, 2);
+	ck_assert(has_warning(cfg, "t.conf:4: mode: overriding earlier entry "
+	    "at line 1"));
+	ck_assert(has_warning(cfg, "t.conf:6: mode: overriding earlier entry "
+	    "at line 4"));
+	config_free(cfg);
+	cfg = load_ok("mode = monitor\nlog_level = decisions\n");
+	ck_assert_uint_eq(cfg->warnings.n, 0);
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(t_warn_open_relay)
+{
+	static const struct {
+		const char *value;
+		int	 v4, v6;
+	} t[] = {
+		{ "0.0.0.0/0", 1, 0 },
+		{ "::/0", 0, 1 },
+		{ "::ffff:0:0/96", 1, 0 },
+		{ "127.0.0.0/8 ::/0 0.0.0.0/0", 1, 1 },
+		{ "0.0.0.0/1, 128.0.0.0/1", 1, 0 },
+		{ "::/1 8000::/1", 0, 1 },
+		{ "10.0.0.0/8 0.0.0.0/1", 0, 0 },
+		{ "127.0.0.0/8, ::1/128", 0, 0 },
+		{ "", 0, 0 },
+	};
+	struct sg_config *cfg;
+	char	text[256];
+	size_t	i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		snprintf(text, sizeof(text), "mode = monitor\n"
+		    "trusted_networks = %s\n", t[i].value);
+		cfg = load_ok(text);
+		ck_assert_msg(cfg->warnings.n == (size_t)(t[i].v4 + t[i].v6),
+		    "%s: %zu warnings", t[i].value, cfg->warnings.n);
+		ck_assert_msg(!t[i].v4 || has_warning(cfg, "t.conf:2: "
+		    "trusted_networks: covers every IPv4 address (and every "
+		    "IPv4-mapped IPv6 address): any client may relay without "
+		    "authentication, an open relay"), "%s", t[i].value);
+		ck_assert_msg(!t[i].v6 || has_warning(cfg, "t.conf:2: "
+		    "trusted_networks: covers every IPv6 address: any client may "
+		    "relay without authentication, an open relay"), "%s",
+		    t[i].value);
+		config_free(cfg);
+	}
+	cfg = config_defaults(err, sizeof(err));
+	ck_assert_uint_eq(cfg->warnings.n, 0);
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(t_warn_open_relay_include)
+{
+	char	*path = tmpfile_with("192.0.2.0/24\n0.0.0.0/0 # oops\n", 30);
+	char	text[256];
+	struct sg_config *cfg;
+
+	snprintf(text, sizeof(text), "\ntrusted_networks = file:%s\n", path);
+	cfg = load_ok(text);
+	ck_assert_uint_eq(cfg->warnings.n, 1);
+	ck_assert_ptr_nonnull(strstr(cfg->warnings.v[0],
+	    "t.conf:2: trusted_networks: covers every IPv4 address"));
+	config_free(cfg);
+	unlink(path);
+	free(path);
+}
+END_TEST
+
+/* The restart-only keys come from the table. */
+START_TEST(t_restart_keys)
+{
+	static const char *const want[] = {
+		"socket", "policy_listen", "log", "syslog_facility", "user",
+		"group", "pidfile", "socket_mode", "milter_timeout",
+		"metrics_listen", "metrics_textfile", "metrics_interval",
+		"log_chain",
+	};
+	size_t	i;
+
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		ck_assert_ptr_nonnull(config_restart_key(i));
+		ck_assert_str_eq(config_restart_key(i), want[i]);
+	}
+	ck_assert_ptr_null(config_restart_key(i));
+}
+END_TEST
+
 START_TEST(t_log_file_not_an_include)
 {
 	/* in "log", file:/path is a destination, never read */
@@ -1139,6 +1373,8 @@ config_suite(void)
 	tcase_add_test(tc, t_empty_text_is_defaults);
 	tcase_add_test(tc, t_final_cr_and_hash_value);
 	tcase_add_test(tc, t_key_socket);
+	tcase_add_test(tc, t_key_policy_listen);
+	tcase_add_test(tc, t_key_policy_session_idle);
 	tcase_add_test(tc, t_key_mode);
 	tcase_add_test(tc, t_key_domains);
 	tcase_add_test(tc, t_key_trusted_networks);
@@ -1157,6 +1393,7 @@ config_suite(void)
 
 	tc = tcase_create("errors");
 	tcase_add_test(tc, t_err_unknown_key);
+	tcase_add_test(tc, t_err_no_listener);
 	tcase_add_test(tc, t_err_missing_equals);
 	tcase_add_test(tc, t_err_bad_values);
 	tcase_add_test(tc, t_err_first_error_wins);
@@ -1180,6 +1417,11 @@ config_suite(void)
 	tcase_add_test(tc, t_list_include_missing);
 	tcase_add_test(tc, t_list_include_bad_entry);
 	tcase_add_test(tc, t_log_file_not_an_include);
+	tcase_add_test(tc, t_list_include_same_reader);
+	tcase_add_test(tc, t_warn_duplicate_key);
+	tcase_add_test(tc, t_warn_open_relay);
+	tcase_add_test(tc, t_warn_open_relay_include);
+	tcase_add_test(tc, t_restart_keys);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("print");

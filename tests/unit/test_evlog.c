@@ -12,12 +12,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "evlog.h"
+#include "util/json.h"
 #include "util/strbuf.h"
 
 #include "jsoncheck.h"
@@ -311,7 +314,11 @@ START_TEST(t_hostile_values)
 {
 	static const struct { const char *in; size_t len; const char *dec; size_t declen; } v[] = {
 		{ "a\"b", 3, "a\"b", 3 },
-		{ "\\", 1, "\\", 1 },
+		{ "\\", 1, "\\\\", 2 },
+		/* a literal \x80 and the byte 0x80 stay apart (injective) */
+		{ "\\x80", 4, "\\\\x80", 5 },
+		{ "\x80", 1, "\\x80", 4 },
+		{ "\\\xff\\", 3, "\\\\\\xff\\\\", 8 },
 		{ "\"},\"event\":\"x", 13, "\"},\"event\":\"x", 13 },
 		{ "line1\r\nline2\n", 13, "line1\r\nline2\n", 13 },
 		{ "\x01\x1b[0m\x7f\t", 8, "\x01\x1b[0m\x7f\t", 8 },
@@ -325,11 +332,13 @@ START_TEST(t_hostile_values)
 	struct evlog *log = evlog_memory(LOG_LEVEL_COMMANDS, 512);
 	struct strbuf sb;
 	struct evline l;
+	struct strbuf orig;
 	const char *text;
 	char	dec[128];
 	size_t	i, n;
 
 	strbuf_init(&sb);
+	strbuf_init(&orig);
 	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
 		evlog_begin(&l, log, &sb, "s\"1\\\n", (unsigned)i + 1, "unknown");
 		evlog_strn(&l, "command", v[i].in, v[i].len);
@@ -347,13 +356,20 @@ START_TEST(t_hostile_values)
 		    sizeof(dec), &n), 0);
 		ck_assert_msg(n == v[i].declen && memcmp(dec, v[i].dec, n) == 0,
 		    "value %zu decoded to '%.*s'", i, (int)n, dec);
+		/* and back to the bytes from the wire */
+		strbuf_reset(&orig);
+		json_wire_decode(&orig, dec, n);
+		ck_assert_msg(orig.len == v[i].len
+		    && memcmp(orig.data, v[i].in, orig.len) == 0,
+		    "value %zu did not come back", i);
 		ck_assert_int_eq(json_get_string(line, "session", dec,
 		    sizeof(dec)), 0);
-		ck_assert_str_eq(dec, "s\"1\\\n");
+		ck_assert_str_eq(dec, "s\"1\\\\\n");
 		ck_assert_int_eq(json_get_string(line, "event", dec,
 		    sizeof(dec)), 0);
 		ck_assert_str_eq(dec, "unknown");
 	}
+	strbuf_free(&orig);
 	strbuf_free(&sb);
 	evlog_close(log);
 }
@@ -363,7 +379,7 @@ END_TEST
 START_TEST(t_value_bound)
 {
 	static const char fill[] = { 'A', '"', '\x01', '\xff', '\\' };
-	static const size_t declen[] = { 1, 1, 1, 4, 1 };
+	static const size_t declen[] = { 1, 1, 1, 4, 2 };
 	size_t	big = 100 * 1024, max = 512, i, k, n, bound;
 	char	*in = malloc(big), *dec = malloc(big * 4), want[64];
 	struct evlog *log = evlog_memory(LOG_LEVEL_COMMANDS, max);
@@ -398,6 +414,8 @@ START_TEST(t_value_bound)
 		for (i = 0; i < max; i++) {
 			if (fill[k] == '\xff')
 				ck_assert_int_eq(memcmp(dec + i * 4, "\\xff", 4), 0);
+			else if (fill[k] == '\\')
+				ck_assert_int_eq(memcmp(dec + i * 2, "\\\\", 2), 0);
 			else
 				ck_assert_int_eq(dec[i], fill[k]);
 		}
@@ -779,6 +797,357 @@ START_TEST(t_blocked_sink_bounded)
 }
 END_TEST
 
+/*
+ * Splits text into lines and counts those that are whole JSON objects
+ * and those that are not; the text must end in a newline.
+ */
+static void
+count_json_lines(const char *text, size_t len, size_t *good, size_t *bad)
+{
+	const char *p = text, *end = text + len, *nl;
+
+	*good = *bad = 0;
+	while (p < end) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		ck_assert_msg(nl != NULL, "text does not end in a newline");
+		/* msg_warn() on stderr reporting a loss: not a log line */
+		if (strncmp(p, "sessguard: warning: event log: ", 31) == 0)
+			;
+		else if (nl > p && json_valid(p, (size_t)(nl - p)))
+			(*good)++;
+		else
+			(*bad)++;
+		p = nl + 1;
+	}
+}
+
+/* Reads what the pipe holds now into sb. */
+static void
+drain_into(int rfd, struct strbuf *sb)
+{
+	char	buf[65536];
+	ssize_t	n;
+
+	while ((n = read(rfd, buf, sizeof(buf))) > 0)
+		strbuf_append(sb, buf, (size_t)n);
+}
+
+/*
+ * A line longer than what is left in a pipe stops part-way (the reader
+ * is stalled for more than 100 ms). It must not tear the next line: the
+ * broken one ends with its own newline, the lines after it are whole,
+ * and exactly the lines that are not whole are counted as lost. (Before,
+ * the next line was glued to the half line: two lines corrupt, one
+ * counted.)
+ */
+START_TEST(t_short_write_no_torn_line)
+{
+	char	path[128], *value;
+	struct sg_config *cfg;
+	struct evlog *log;
+	struct strbuf sb, got;
+	size_t	good, bad, vlen = 10000;
+	unsigned attempted = 0, ok = 0;
+	int	rfd, rc = 0;
+
+	make_tmpdir();
+	snprintf(path, sizeof(path), "%s/fifo", tmpdir);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	rfd = open(path, O_RDONLY | O_NONBLOCK);
+	ck_assert_int_ge(rfd, 0);
+	cfg = cfg_with("log = file:%s\nlog_max_value = 65536\n", path);
+	log = evlog_open(cfg, 0, err, sizeof(err));
+	ck_assert_msg(log != NULL, "%s", err);
+	value = malloc(vlen + 1);
+	ck_assert_ptr_nonnull(value);
+	memset(value, 'v', vlen);
+	value[vlen] = '\0';
+	strbuf_init(&sb);
+	strbuf_init(&got);
+
+	/* fill the pipe until a line does not fit: it goes in part-way */
+	while (rc == 0 && attempted < 1000) {
+		rc = one_line(log, &sb, ++attempted, "rcpt", "rcpt", value);
+		ok += rc == 0;
+	}
+	ck_assert_int_eq(rc, -1);
+	ck_assert_uint_eq(evlog_lost(log), 1);
+	/* still full: the next line cannot even start, and is lost too */
+	ck_assert_int_eq(one_line(log, &sb, ++attempted, "rcpt", "rcpt", value), -1);
+	ck_assert_uint_eq(evlog_lost(log), 2);
+	/* the reader catches up; the lines after that are whole */
+	drain_into(rfd, &got);
+	ck_assert_int_eq(one_line(log, &sb, ++attempted, "rcpt", "rcpt", value), 0);
+	ck_assert_int_eq(one_line(log, &sb, ++attempted, "close", NULL, NULL), 0);
+	ok += 2;
+	drain_into(rfd, &got);
+
+	count_json_lines(got.data, got.len, &good, &bad);
+	ck_assert_msg(good == ok, "%zu whole lines read back, %u written", good, ok);
+	ck_assert_msg(good + evlog_lost(log) == attempted,
+	    "%zu whole + %llu lost != %u attempted", good, evlog_lost(log),
+	    attempted);
+	ck_assert_msg(bad <= evlog_lost(log), "%zu broken lines, %llu counted",
+	    bad, evlog_lost(log));
+	ck_assert_uint_eq(bad, 1);		/* the one that stopped part-way */
+
+	free(value);
+	strbuf_free(&sb);
+	strbuf_free(&got);
+	evlog_close(log);
+	config_free(cfg);
+	close(rfd);
+	unlink(path);
+	rmdir(tmpdir);
+}
+END_TEST
+
+/*
+ * Lines longer than PIPE_BUF from several threads into one pipe (a FIFO
+ * sink, or stderr) with a reader that reads in small pieces: a pipe
+ * write of more than PIPE_BUF bytes is not atomic, so without a lock a
+ * line of one thread landed in the middle of another's.
+ */
+#define BIGTHREADS	4
+#define BIGLINES	60
+
+struct bigwriter {
+	struct evlog *log;
+	int	id;
+};
+
+static void *
+bigwriter_main(void *arg)
+{
+	struct bigwriter *w = arg;
+	struct strbuf sb;
+	struct evline l;
+	char	session[16], *value;
+	size_t	vlen = 3 * PIPE_BUF + 123 * (size_t)w->id;
+	int	i;
+
+	snprintf(session, sizeof(session), "big%d", w->id);
+	value = malloc(vlen + 1);
+	ck_assert_ptr_nonnull(value);
+	memset(value, 'a' + w->id, vlen);
+	value[vlen] = '\0';
+	strbuf_init(&sb);
+	for (i = 0; i < BIGLINES; i++) {
+		evlog_begin(&l, w->log, &sb, session, (unsigned)i + 1, "rcpt");
+		evlog_str(&l, "rcpt", value);
+		evlog_end(&l);
+	}
+	strbuf_free(&sb);
+	free(value);
+	return NULL;
+}
+
+struct slowreader {
+	int	fd;
+	struct strbuf got;
+};
+
+static void *
+slowreader_main(void *arg)
+{
+	struct slowreader *r = arg;
+	char	buf[1000];
+	ssize_t	n;
+
+	/* small reads keep the pipe near full, so writes go in pieces */
+	while ((n = read(r->fd, buf, sizeof(buf))) > 0)
+		strbuf_append(&r->got, buf, (size_t)n);
+	return NULL;
+}
+
+static void
+big_lines_through_pipe(int use_stderr)
+{
+	char	path[128];
+	struct sg_config *cfg;
+	struct evlog *log;
+	pthread_t th[BIGTHREADS], rth;
+	struct bigwriter w[BIGTHREADS];
+	struct slowreader r;
+	unsigned long long lost;
+	size_t	good, bad;
+	int	i, saved = -1, wfd, pfd[2];
+
+	make_tmpdir();
+	snprintf(path, sizeof(path), "%s/fifo", tmpdir);
+	if (use_stderr) {
+		ck_assert_int_eq(pipe(pfd), 0);
+		r.fd = pfd[0];
+		saved = dup(STDERR_FILENO);
+		ck_assert_int_eq(dup2(pfd[1], STDERR_FILENO), STDERR_FILENO);
+		close(pfd[1]);
+		cfg = cfg_with("log = stderr\nlog_max_value = 65536\n");
+	} else {
+		ck_assert_int_eq(mkfifo(path, 0600), 0);
+		r.fd = open(path, O_RDONLY | O_NONBLOCK);
+		ck_assert_int_ge(r.fd, 0);
+		cfg = cfg_with("log = file:%s\nlog_max_value = 65536\n", path);
+	}
+	log = evlog_open(cfg, 0, err, sizeof(err));
+	ck_assert_msg(log != NULL, "%s", err);
+	ck_assert_int_eq(fcntl(r.fd, F_SETFL, 0), 0);	/* blocking reads */
+	strbuf_init(&r.got);
+	ck_assert_int_eq(pthread_create(&rth, NULL, slowreader_main, &r), 0);
+	for (i = 0; i < BIGTHREADS; i++) {
+		w[i].log = log;
+		w[i].id = i;
+		ck_assert_int_eq(pthread_create(&th[i], NULL, bigwriter_main,
+		    &w[i]), 0);
+	}
+	for (i = 0; i < BIGTHREADS; i++)
+		pthread_join(th[i], NULL);
+	/* the reader sees the end once every write end is closed */
+	if (use_stderr) {
+		wfd = open("/dev/null", O_WRONLY);
+		ck_assert_int_ge(wfd, 0);
+		ck_assert_int_eq(dup2(wfd, STDERR_FILENO), STDERR_FILENO);
+		close(wfd);
+	}
+	lost = evlog_lost(log);
+	ck_assert_uint_lt(lost, BIGTHREADS * BIGLINES);
+	evlog_close(log);
+	pthread_join(rth, NULL);
+	count_json_lines(r.got.data, r.got.len, &good, &bad);
+	ck_assert_msg(bad == 0, "%zu of %zu lines read back are not JSON",
+	    bad, good + bad);
+	ck_assert_uint_eq(good + lost, BIGTHREADS * BIGLINES);
+	if (use_stderr) {
+		ck_assert_int_eq(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+		close(saved);
+	}
+	strbuf_free(&r.got);
+	config_free(cfg);
+	close(r.fd);
+	unlink(path);
+	rmdir(tmpdir);
+}
+
+START_TEST(t_big_lines_fifo)
+{
+	big_lines_through_pipe(0);
+}
+END_TEST
+
+START_TEST(t_big_lines_stderr)
+{
+	big_lines_through_pipe(1);
+}
+END_TEST
+
+/*
+ * log = syslog through our own client: a syslogd that does not read (a
+ * datagram socket in a temporary directory, standing in for /dev/log)
+ * costs a line at most 100 ms and the loss is counted; the messages are
+ * glibc's RFC 3164 form; once it reads again, lines get through. (glibc's
+ * syslog() blocked here without end.)
+ */
+static int
+fake_syslogd(const char *path)
+{
+	struct sockaddr_un sun;
+	int	fd;
+
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	return fd;
+}
+
+START_TEST(t_syslog_bounded)
+{
+	char	path[128], dgram[70000], want[64];
+	struct sg_config *cfg;
+	struct evlog *log;
+	struct strbuf sb;
+	struct timespec t0, t1;
+	const char *json;
+	ssize_t	n;
+	long long ms;
+	unsigned sent = 0, got = 0;
+	int	sfd, rc = 0;
+
+	make_tmpdir();
+	snprintf(path, sizeof(path), "%s/log", tmpdir);
+	sfd = fake_syslogd(path);
+	evlog_set_syslog_socket(path);
+	cfg = cfg_with("log = syslog\nsyslog_facility = mail\n");
+	log = evlog_open(cfg, 0, err, sizeof(err));
+	ck_assert_msg(log != NULL, "%s", err);
+	strbuf_init(&sb);
+
+	/* one line arrives as one datagram, in glibc's format */
+	ck_assert_int_eq(one_line(log, &sb, 1, "connect", "k", "v"), 0);
+	sent++;
+	n = recv(sfd, dgram, sizeof(dgram) - 1, 0);
+	ck_assert_int_gt(n, 0);
+	dgram[n] = '\0';
+	got++;
+	ck_assert_msg(strncmp(dgram, "<22>", 4) == 0, "not mail.info: %s", dgram);
+	ck_assert_msg(dgram[7] == ' ' && dgram[10] == ' ' && dgram[13] == ':'
+	    && dgram[16] == ':' && dgram[19] == ' ', "no 'Mmm dd hh:mm:ss': %s",
+	    dgram);
+	snprintf(want, sizeof(want), " sessguard[%ld]: {", (long)getpid());
+	ck_assert_msg((json = strstr(dgram, want)) != NULL, "no tag: %s", dgram);
+	json += strlen(want) - 1;
+	ck_assert_msg(dgram[n - 1] == '}', "a newline or more after the line");
+	ck_assert_uint_eq(check_lines(strcat(dgram, "\n") + (json - dgram)), 1);
+
+	/* syslogd stops reading: its queue fills, then lines are lost */
+	while (rc == 0 && sent < 100000) {
+		rc = one_line(log, &sb, ++sent, "rcpt", "rcpt", "<a@b>");
+	}
+	ck_assert_int_eq(rc, -1);
+	ck_assert_uint_eq(evlog_lost(log), 1);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_int_eq(one_line(log, &sb, ++sent, "rcpt", "rcpt", "<a@b>"), -1);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000LL + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	ck_assert_msg(ms < 1000, "a stalled syslogd held a line for %lld ms", ms);
+	ck_assert_msg(ms >= 90, "gave up after %lld ms, before the bound", ms);
+	ck_assert_uint_eq(evlog_lost(log), 2);
+
+	/* it reads again: every line it got is whole, the next gets through */
+	while ((n = recv(sfd, dgram, sizeof(dgram) - 1, MSG_DONTWAIT)) > 0) {
+		dgram[n] = '\0';
+		ck_assert_ptr_nonnull(strstr(dgram, "\"rcpt\":\"<a@b>\"}"));
+		ck_assert_int_eq(dgram[n - 1], '}');
+		got++;
+	}
+	ck_assert_uint_eq(got + evlog_lost(log), sent);
+	ck_assert_int_eq(one_line(log, &sb, ++sent, "close", NULL, NULL), 0);
+	ck_assert_int_gt(recv(sfd, dgram, sizeof(dgram) - 1, MSG_DONTWAIT), 0);
+
+	/* syslogd restarts (a new socket at the same path): reconnected */
+	close(sfd);
+	unlink(path);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_int_eq(one_line(log, &sb, ++sent, "close", NULL, NULL), -1);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000LL + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	ck_assert_msg(ms < 1000, "no syslogd held a line for %lld ms", ms);
+	ck_assert_uint_eq(evlog_lost(log), 3);
+	sfd = fake_syslogd(path);
+	ck_assert_int_eq(one_line(log, &sb, ++sent, "close", NULL, NULL), 0);
+	ck_assert_int_gt(recv(sfd, dgram, sizeof(dgram) - 1, MSG_DONTWAIT), 0);
+
+	evlog_close(log);
+	evlog_set_syslog_socket(NULL);
+	config_free(cfg);
+	strbuf_free(&sb);
+	close(sfd);
+	unlink(path);
+	rmdir(tmpdir);
+}
+END_TEST
+
 /* -f without "log" in the file: lines go to stderr, and only there. */
 START_TEST(t_foreground_stderr)
 {
@@ -1042,6 +1411,10 @@ evlog_suite(void)
 	tcase_add_test(tc, t_reopen_failure_keeps_old);
 	tcase_add_test(tc, t_lost_on_write_failure);
 	tcase_add_test(tc, t_blocked_sink_bounded);
+	tcase_add_test(tc, t_short_write_no_torn_line);
+	tcase_add_test(tc, t_big_lines_fifo);
+	tcase_add_test(tc, t_big_lines_stderr);
+	tcase_add_test(tc, t_syslog_bounded);
 	tcase_add_test(tc, t_foreground_stderr);
 	tcase_add_test(tc, t_concurrent_writers);
 	tcase_add_test(tc, t_reopen_under_load);

@@ -8,12 +8,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "util/addr.h"
+#include "util/chain.h"
+#include "util/hex.h"
 #include "util/ipaddr.h"
 #include "util/json.h"
+#include "util/linefile.h"
 #include "util/strbuf.h"
+#include "util/writeall.h"
 
 #include "jsoncheck.h"
 
@@ -183,8 +192,10 @@ START_TEST(t_json_plain)
 	JEQ("", 0, "\"\"");
 	JEQ("hello, world", 0, "\"hello, world\"");
 	JEQ("a\"b", 0, "\"a\\\"b\"");
-	JEQ("a\\b", 0, "\"a\\\\b\"");
-	JEQ("\\\"", 0, "\"\\\\\\\"\"");
+	/* a backslash is doubled, then JSON-escaped: four in the JSON text */
+	JEQ("a\\b", 0, "\"a\\\\\\\\b\"");
+	JEQ("\\\"", 0, "\"\\\\\\\\\\\"\"");
+	JEQ("\\x80", 0, "\"\\\\\\\\x80\"");
 	JEQ("/", 0, "\"/\"");
 	JEQ("~ }{", 0, "\"~ }{\"");
 }
@@ -219,7 +230,10 @@ START_TEST(t_json_all_bytes)
 		strbuf_printf(&line, "{\"v\":%s}", got);
 		ck_assert_int_eq(json_get_stringn(strbuf_str(&line), "v", dec,
 		    sizeof(dec), &n), 0);
-		if (c < 0x80) {
+		if (c == '\\') {
+			ck_assert_uint_eq(n, 2);
+			ck_assert_str_eq(dec, "\\\\");
+		} else if (c < 0x80) {
 			ck_assert_uint_eq(n, 1);
 			ck_assert_int_eq((unsigned char)dec[0], c);
 		} else {
@@ -232,6 +246,84 @@ START_TEST(t_json_all_bytes)
 		strbuf_free(&line);
 		free(got);
 	}
+}
+END_TEST
+
+/* json_wire_decode() gives back the bytes from the wire */
+static void
+roundtrip(const unsigned char *data, size_t len)
+{
+	struct strbuf sb, line, back;
+	char	*dec;
+	size_t	n;
+
+	strbuf_init(&sb);
+	strbuf_init(&line);
+	strbuf_init(&back);
+	json_put_string(&sb, (const char *)data, len, 0);
+	strbuf_printf(&line, "{\"v\":%s}", strbuf_str(&sb));
+	ck_assert(json_valid(line.data, line.len));
+	dec = malloc(4 * len + 1);
+	ck_assert_ptr_nonnull(dec);
+	ck_assert_int_eq(json_get_stringn(strbuf_str(&line), "v", dec,
+	    4 * len + 1, &n), 0);
+	json_wire_decode(&back, dec, n);
+	ck_assert_msg(back.len == len
+	    && (len == 0 || memcmp(back.data, data, len) == 0),
+	    "%zu bytes came back as %zu", len, back.len);
+	free(dec);
+	strbuf_free(&sb);
+	strbuf_free(&line);
+	strbuf_free(&back);
+}
+
+START_TEST(t_json_wire_roundtrip)
+{
+	static const char *const fixed[] = {
+		"", "\\", "\\\\", "\\x80", "\x80", "\\\x80", "\\xff\xff",
+		"\\x", "\\x8", "x\\", "\\u0041", "caf\xc3\xa9\\", "\\\\x41",
+	};
+	unsigned char buf[64];
+	unsigned seed = 12345;
+	size_t	i, j, len;
+
+	for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		roundtrip((const unsigned char *)fixed[i], strlen(fixed[i]));
+	/* arbitrary bytes, biased to backslash, 'x', hex digits and 0x80+ */
+	for (i = 0; i < 20000; i++) {
+		len = (size_t)(rand_r(&seed) % (int)sizeof(buf));
+		for (j = 0; j < len; j++) {
+			static const char pick[] = "\\x0aF8\x80\xff\xc3\xa9\"";
+			int	r = rand_r(&seed);
+
+			buf[j] = r % 3 ? (unsigned char)pick[(r >> 4) %
+			    (int)(sizeof(pick) - 1)] : (unsigned char)(r >> 8);
+		}
+		roundtrip(buf, len);
+	}
+	/* the byte 0x80 and the text \x80 log differently */
+	{
+		char	*a = jput("\x80", 1, 0), *b = jput("\\x80", 4, 0);
+
+		ck_assert_str_ne(a, b);
+		free(a);
+		free(b);
+	}
+}
+END_TEST
+
+START_TEST(t_json_wire_decode_old)
+{
+	struct strbuf sb;
+
+	/* a lone backslash (logs from before the doubling) stays */
+	strbuf_init(&sb);
+	json_wire_decode(&sb, "a\\b\\x4", 6);
+	ck_assert_str_eq(strbuf_str(&sb), "a\\b\\x4");
+	strbuf_reset(&sb);
+	json_wire_decode(&sb, "\\x41\\\\x41\\", 10);
+	ck_assert_str_eq(strbuf_str(&sb), "A\\x41\\");
+	strbuf_free(&sb);
 }
 END_TEST
 
@@ -634,6 +726,91 @@ START_TEST(t_cidr_v6)
 }
 END_TEST
 
+/* cidr_cover(): the blocks of one family hold every address of it. */
+static int
+covers(int family, const char *const *texts, size_t n)
+{
+	struct cidr c[8];
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		c[i] = C(texts[i]);
+	return cidr_cover(c, n, family);
+}
+#define COVERS(fam, ...) covers(fam, (const char *const[]){ __VA_ARGS__ }, \
+	sizeof((const char *const[]){ __VA_ARGS__ }) / sizeof(const char *))
+
+START_TEST(t_cidr_cover)
+{
+	ck_assert(COVERS(AF_INET, "0.0.0.0/0"));
+	ck_assert(COVERS(AF_INET, "::ffff:0:0/96"));
+	ck_assert(COVERS(AF_INET, "10.0.0.0/8", "0.0.0.0/0", "::1"));
+	ck_assert(COVERS(AF_INET, "128.0.0.0/1", "0.0.0.0/1"));
+	ck_assert(COVERS(AF_INET, "0.0.0.0/2", "64.0.0.0/2", "128.0.0.0/2",
+	    "192.0.0.0/3", "224.0.0.0/3", "10.0.0.0/8"));
+	ck_assert(COVERS(AF_INET, "255.255.255.255", "0.0.0.0/1",
+	    "128.0.0.0/2", "192.0.0.0/3", "224.0.0.0/4", "240.0.0.0/5",
+	    "248.0.0.0/5"));
+	ck_assert(!COVERS(AF_INET, "0.0.0.0/1"));
+	ck_assert(!COVERS(AF_INET, "0.0.0.0/1", "192.0.0.0/2"));
+	ck_assert(!COVERS(AF_INET, "0.0.0.0/1", "128.0.0.0/2", "224.0.0.0/3"));
+	ck_assert(!COVERS(AF_INET, "128.0.0.0/1", "0.0.0.0/2", "64.0.0.0/3",
+	    "96.0.0.0/4", "112.0.0.0/5", "120.0.0.0/6", "124.0.0.0/7",
+	    "126.0.0.0/8"));
+	ck_assert(!COVERS(AF_INET, "::/0"));
+	ck_assert(!COVERS(AF_INET, "127.0.0.0/8", "::1/128"));
+	ck_assert(COVERS(AF_INET6, "::/0"));
+	ck_assert(COVERS(AF_INET6, "8000::/1", "::/1"));
+	ck_assert(!COVERS(AF_INET6, "::/1"));
+	ck_assert(!COVERS(AF_INET6, "0.0.0.0/0", "::ffff:0:0/96"));
+	ck_assert(!COVERS(AF_INET6, "::/1", "8000::/2", "c000::/3", "e000::/4",
+	    "f000::/5", "f800::/6", "fc00::/7", "fe00::/8"));
+	ck_assert(!cidr_cover(NULL, 0, AF_INET));
+}
+END_TEST
+
+/* linefile: the reader of the configuration and of its included lists. */
+static int
+collect(void *ctx, char *line, int lineno, int ctl, char *err, size_t errlen)
+{
+	struct strbuf *sb = ctx;
+
+	if (strcmp(line, "fail") == 0) {
+		snprintf(err, errlen, "told to");
+		return -1;
+	}
+	strbuf_printf(sb, "%d%s[%s]", lineno, ctl ? "!" : "", line);
+	return 0;
+}
+
+START_TEST(t_linefile)
+{
+	struct strbuf sb;
+	char	err[256], *big;
+
+	strbuf_init(&sb);
+	ck_assert_int_eq(linefile_text("x", "a\r\n# c\n b # c\nd#e\n\x01z # \x01"
+	    "\nlast", collect, &sb, err, sizeof(err)), 0);
+	ck_assert_str_eq(strbuf_str(&sb),
+	    "1[a]2[]3[ b ]4[d#e]5![\x01z ]6[last]");
+	strbuf_reset(&sb);
+	ck_assert_int_eq(linefile_text("x", "ok\nfail\nnever", collect, &sb,
+	    err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "x:2: told to");
+	ck_assert_str_eq(strbuf_str(&sb), "1[ok]");
+	big = calloc(1, LINEFILE_MAX_LINE + 8);
+	memset(big, 'a', LINEFILE_MAX_LINE + 1);
+	ck_assert_int_eq(linefile_text("x", big, collect, &sb, err,
+	    sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "x:1: line longer than"));
+	free(big);
+	ck_assert_int_eq(linefile_read("/nonexistent/sg", collect, &sb, err,
+	    sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "/nonexistent/sg: cannot open"));
+	strbuf_free(&sb);
+}
+END_TEST
+
 START_TEST(t_cidr_bad)
 {
 	static const struct {
@@ -879,6 +1056,180 @@ START_TEST(t_domain_valid_literal_nested)
 }
 END_TEST
 
+/* hex */
+
+START_TEST(t_hex_encode)
+{
+	char	out[80], *end;
+	unsigned char all[256];
+	unsigned i;
+
+	end = hex_encode(out, "", 0);
+	ck_assert_ptr_eq(end, out);
+	ck_assert_str_eq(out, "");
+	end = hex_encode(out, "\x00\x01\x7f\x80\xab\xff", 6);
+	ck_assert_str_eq(out, "00017f80abff");
+	ck_assert_ptr_eq(end, out + 12);
+	/* every byte, against printf */
+	for (i = 0; i < 256; i++)
+		all[i] = (unsigned char)i;
+	for (i = 0; i < 256; i++) {
+		char	want[3];
+
+		hex_encode(out, all + i, 1);
+		snprintf(want, sizeof(want), "%02x", i);
+		ck_assert_str_eq(out, want);
+	}
+	/* chained calls */
+	end = hex_encode(out, "\x12", 1);
+	hex_encode(end, "\x34", 1);
+	ck_assert_str_eq(out, "1234");
+}
+END_TEST
+
+/* chain: HMAC-SHA256 over prev, "\n", body (values from Python's hmac) */
+START_TEST(t_chain_mac)
+{
+	unsigned char kb[] = "0123456789abcdef";
+	struct pseudo_key key = { kb, 16 };
+	struct chain ch;
+	char	out[CHAIN_HEX + 1];
+	int	i;
+
+	ck_assert_int_eq(chain_init(&ch, &key), 0);
+	/* the same answer every time: the fetched algorithm is reused */
+	for (i = 0; i < 3; i++) {
+		chain_mac(&ch, "", "{\"a\":1}", 7, out);
+		ck_assert_str_eq(out, "adee178e73dfb7b72bdea1822ce962fa"
+		    "49c3dc9b4200f1e4fd9d828c21efcd14");
+		chain_mac(&ch, "abc", "{\"a\":1}", 7, out);
+		ck_assert_str_eq(out, "89d01a70074bb038e1e6680d9a8c7c14"
+		    "84bd1790c1a2ac8bf6b04d5388ec6e1b");
+	}
+	chain_free(&ch);
+	ck_assert_ptr_null(ch.mac);
+	/* after chain_free(): no mac, not a crash */
+	chain_mac(&ch, "", "x", 1, out);
+	ck_assert_str_eq(out, "");
+}
+END_TEST
+
+/* write_buf */
+
+static long long
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A whole buffer through a pipe, bigger than the pipe: a reader drains. */
+struct drain {
+	int	 fd;
+	size_t	 got;
+	unsigned long sum;
+};
+
+static void *
+drain_main(void *arg)
+{
+	struct drain *d = arg;
+	unsigned char buf[1000];
+	ssize_t	n;
+	ssize_t	i;
+
+	while ((n = read(d->fd, buf, sizeof(buf))) > 0) {
+		for (i = 0; i < n; i++)
+			d->sum += buf[i] * (unsigned long)((d->got + (size_t)i) % 7 + 1);
+		d->got += (size_t)n;
+	}
+	return NULL;
+}
+
+START_TEST(t_write_buf_whole)
+{
+	static unsigned char data[300000];
+	struct drain d;
+	pthread_t th;
+	unsigned long want = 0;
+	size_t	i, done = 1;
+	int	pfd[2];
+
+	for (i = 0; i < sizeof(data); i++) {
+		data[i] = (unsigned char)(i * 31 + 7);
+		want += data[i] * (unsigned long)(i % 7 + 1);
+	}
+	ck_assert_int_eq(pipe(pfd), 0);
+	/* non-blocking: short writes and EAGAIN happen, and are waited out */
+	ck_assert_int_eq(fcntl(pfd[1], F_SETFL, O_NONBLOCK), 0);
+	memset(&d, 0, sizeof(d));
+	d.fd = pfd[0];
+	ck_assert_int_eq(pthread_create(&th, NULL, drain_main, &d), 0);
+	ck_assert_int_eq(write_buf(pfd[1], data, sizeof(data), -1, &done), 0);
+	ck_assert_uint_eq(done, sizeof(data));
+	ck_assert_int_eq(write_buf(pfd[1], data, 0, 0, &done), 0);
+	ck_assert_uint_eq(done, 0);
+	close(pfd[1]);
+	pthread_join(th, NULL);
+	close(pfd[0]);
+	ck_assert_uint_eq(d.got, sizeof(data));
+	ck_assert_uint_eq(d.sum, want);
+}
+END_TEST
+
+/* A full pipe nobody reads: bounded wait, ETIMEDOUT, the bytes written. */
+START_TEST(t_write_buf_timeout)
+{
+	static char data[200000];
+	long long t0, ms;
+	size_t	done = 0, cap;
+	int	pfd[2];
+
+	ck_assert_int_eq(pipe(pfd), 0);
+	ck_assert_int_eq(fcntl(pfd[1], F_SETFL, O_NONBLOCK), 0);
+	cap = (size_t)fcntl(pfd[1], F_GETPIPE_SZ);
+	memset(data, 'x', sizeof(data));
+	ck_assert_uint_lt(cap, sizeof(data));
+	t0 = mono_ms();
+	errno = 0;
+	ck_assert_int_eq(write_buf(pfd[1], data, sizeof(data), 100, &done), -1);
+	ms = mono_ms() - t0;
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	ck_assert_uint_eq(done, cap);		/* stopped part-way, and says so */
+	ck_assert_msg(ms >= 90, "gave up after %lld ms, not 100", ms);
+	ck_assert_msg(ms < 2000, "waited %lld ms for a 100 ms bound", ms);
+	/* timeout 0: no wait at all */
+	t0 = mono_ms();
+	ck_assert_int_eq(write_buf(pfd[1], data, 10, 0, &done), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	ck_assert_uint_eq(done, 0);
+	ck_assert_int_lt(mono_ms() - t0, 50);
+	close(pfd[0]);
+	close(pfd[1]);
+}
+END_TEST
+
+/* A write error ends the call at once, with errno and the count. */
+START_TEST(t_write_buf_error)
+{
+	size_t	done = 7;
+	int	fd;
+
+	fd = open("/dev/full", O_WRONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	errno = 0;
+	ck_assert_int_eq(write_buf(fd, "abc", 3, -1, &done), -1);
+	ck_assert_int_eq(errno, ENOSPC);
+	ck_assert_uint_eq(done, 0);
+	close(fd);
+	errno = 0;
+	ck_assert_int_eq(write_buf(-1, "abc", 3, 100, NULL), -1);
+	ck_assert_int_eq(errno, EBADF);
+}
+END_TEST
+
 static Suite *
 util_suite(void)
 {
@@ -898,6 +1249,8 @@ util_suite(void)
 	tcase_add_test(tc, t_json_plain);
 	tcase_add_test(tc, t_json_controls);
 	tcase_add_test(tc, t_json_all_bytes);
+	tcase_add_test(tc, t_json_wire_roundtrip);
+	tcase_add_test(tc, t_json_wire_decode_old);
 	tcase_add_test(tc, t_json_utf8_valid);
 	tcase_add_test(tc, t_json_utf8_invalid);
 	tcase_add_test(tc, t_utf8_seq_len);
@@ -914,6 +1267,8 @@ util_suite(void)
 	tcase_add_test(tc, t_cidr_v4);
 	tcase_add_test(tc, t_cidr_v6);
 	tcase_add_test(tc, t_cidr_bad);
+	tcase_add_test(tc, t_cidr_cover);
+	tcase_add_test(tc, t_linefile);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("addr");
@@ -925,6 +1280,14 @@ util_suite(void)
 	tcase_add_test(tc, t_domain_valid);
 	tcase_add_test(tc, t_domain_valid_literal_content);
 	tcase_add_test(tc, t_domain_valid_literal_nested);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("io");
+	tcase_add_test(tc, t_hex_encode);
+	tcase_add_test(tc, t_chain_mac);
+	tcase_add_test(tc, t_write_buf_whole);
+	tcase_add_test(tc, t_write_buf_timeout);
+	tcase_add_test(tc, t_write_buf_error);
 	suite_add_tcase(s, tc);
 	return s;
 }
