@@ -619,7 +619,7 @@ def queued_message(mta, msgid, timeout=15.0):
     """The headers of the queued message with that Message-ID, from
     Sendmail's qf file (queueonly: what Sendmail would deliver), as
     'Name: value' lines."""
-    deadline = time.time() + timeout
+    deadline = time.monotonic() + timeout
     while True:
         for name in sorted(os.listdir(mta.queue_dir)):
             if not name.startswith("qf"):
@@ -644,7 +644,7 @@ def queued_message(mta, msgid, timeout=15.0):
                 else:
                     in_header = False
             return "\n".join(out) + "\n\n"
-        if time.time() > deadline:
+        if time.monotonic() > deadline:
             raise ScenarioFailure("message %s not found in the Sendmail queue" % msgid)
         time.sleep(0.1)
 
