@@ -4,7 +4,7 @@
  * SYNOPSIS
  *	#include "policyd.h"
  *
- *	int policyd_open(cfg, change_owner, uid, gid, err, errlen)
+ *	int policyd_open(cfg, uid, gid, err, errlen)
  *	int policyd_start(err, errlen)
  *	void policyd_stop(void)
  * DESCRIPTION
@@ -13,12 +13,12 @@
  *	events, and the verdicts to action= replies.
  *
  *	policyd_open() creates the listening socket of policy_listen
- *	(unix:/path, local:/path, inet:PORT@HOST, inet6:PORT@HOST) while the
- *	daemon is still root: a unix socket is born with socket_mode and,
- *	when change_owner is set, given to uid and gid, like the milter
- *	socket. A stale unix socket (nobody answers) is replaced; a live
- *	one stops us. It also raises the soft limit of open files to the
- *	hard one, for many concurrent policy connections.
+ *	(unix:/path, local:/path, inet:PORT@HOST, inet6:PORT@HOST) with
+ *	sock_listen() while the daemon is still root: a unix socket is born
+ *	with socket_mode and given to uid and gid ((uid_t)-1, (gid_t)-1:
+ *	left as is), like the milter socket; a stale one is replaced, a
+ *	live one stops us. It also raises the soft limit of open files to
+ *	the hard one, for many concurrent policy connections.
  *
  *	policyd_start() starts the server threads (call it after detaching
  *	and after runtime_init()); policyd_stop() stops them, closes every
@@ -82,11 +82,8 @@
  *	are warnings (msg_warn) naming the policy connection; the daemon
  *	carries on.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -96,8 +93,6 @@
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -107,6 +102,7 @@
 #include "runtime.h"
 #include "session.h"
 #include "util/msg.h"
+#include "util/sock.h"
 #include "util/strbuf.h"
 
 #define PD_THREADS	2
@@ -189,158 +185,26 @@ now_mono(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/*
- * Listening socket. A minimal preparation of its own, to be replaced
- * by the shared helper (src/util/daemon.c) once that exists.
- */
-static int
-listen_unix(const char *path, unsigned mode, int change_owner, uid_t uid,
-    gid_t gid, char *err, size_t errlen)
-{
-	struct sockaddr_un sun;
-	struct stat st;
-	mode_t	old;
-	int	fd, probe;
-
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (*path != '/' || strlen(path) >= sizeof(sun.sun_path)) {
-		snprintf(err, errlen, "policy_listen unix:%s: not an absolute "
-		    "path of at most %zu bytes", path, sizeof(sun.sun_path) - 1);
-		return -1;
-	}
-	memcpy(sun.sun_path, path, strlen(path) + 1);
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			snprintf(err, errlen, "policy_listen unix:%s: exists and "
-			    "is not a socket; not touching it", path);
-			return -1;
-		}
-		if ((probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0) {
-			if (connect(probe, (struct sockaddr *)&sun,
-			    sizeof(sun)) == 0) {
-				close(probe);
-				snprintf(err, errlen, "policy_listen unix:%s is in "
-				    "use by a running server", path);
-				return -1;
-			}
-			close(probe);
-		}
-		if (unlink(path) < 0) {
-			snprintf(err, errlen, "policy_listen: cannot remove stale "
-			    "socket %s: %s", path, strerror(errno));
-			return -1;
-		}
-	}
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0)) < 0) {
-		snprintf(err, errlen, "policy_listen: socket: %s",
-		    strerror(errno));
-		return -1;
-	}
-	/* the socket is born with its mode: no moment with another one */
-	old = umask(~mode & 0777);
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		umask(old);
-		snprintf(err, errlen, "policy_listen unix:%s: bind: %s", path,
-		    strerror(errno));
-		close(fd);
-		return -1;
-	}
-	umask(old);
-	if (chmod(path, mode) < 0
-	    || (change_owner && chown(path, uid, gid) < 0)) {
-		snprintf(err, errlen, "policy_listen unix:%s: chmod/chown: %s",
-		    path, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-static int
-listen_inet(const char *spec, int family, char *err, size_t errlen)
-{
-	struct addrinfo hints, *res;
-	char	port[16], *host;
-	const char *at = strchr(spec, '@');
-	size_t	plen = at ? (size_t)(at - spec) : strlen(spec);
-	int	fd, rc, on = 1;
-
-	if (plen == 0 || plen >= sizeof(port)
-	    || strspn(spec, "0123456789") != plen) {
-		snprintf(err, errlen, "policy_listen: bad port in '%s'", spec);
-		return -1;
-	}
-	memcpy(port, spec, plen);
-	port[plen] = '\0';
-	host = at && at[1] ? (char *)at + 1 : NULL;
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = family;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
-		snprintf(err, errlen, "policy_listen: %s: %s", spec,
-		    gai_strerror(rc));
-		return -1;
-	}
-	fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK
-	    | SOCK_CLOEXEC, 0);
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on,
-	    sizeof(on)) < 0 || (family == AF_INET6 && setsockopt(fd,
-	    IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) < 0)
-	    || bind(fd, res->ai_addr, res->ai_addrlen) < 0) {
-		snprintf(err, errlen, "policy_listen %s: %s", spec,
-		    strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		freeaddrinfo(res);
-		return -1;
-	}
-	freeaddrinfo(res);
-	return fd;
-}
-
-static int
-listen_socket(const struct sg_config *cfg, int change_owner, uid_t uid,
-    gid_t gid, char *err, size_t errlen)
-{
-	const char *spec = cfg->policy_listen;
-
-	if (strncmp(spec, "unix:", 5) == 0 || strncmp(spec, "local:", 6) == 0) {
-		spec = strchr(spec, ':') + 1;
-		if ((listen_path = strdup(spec)) == NULL) {
-			snprintf(err, errlen, "out of memory");
-			return -1;
-		}
-		return listen_unix(spec, cfg->socket_mode, change_owner, uid,
-		    gid, err, errlen);
-	}
-	if (strncmp(spec, "inet:", 5) == 0)
-		return listen_inet(spec + 5, AF_INET, err, errlen);
-	if (strncmp(spec, "inet6:", 6) == 0)
-		return listen_inet(spec + 6, AF_INET6, err, errlen);
-	snprintf(err, errlen, "policy_listen '%s': not unix:, local:, inet: "
-	    "or inet6:", spec);
-	return -1;
-}
-
 int
-policyd_open(const struct sg_config *cfg, int change_owner, uid_t uid,
-    gid_t gid, char *err, size_t errlen)
+policyd_open(const struct sg_config *cfg, uid_t uid, gid_t gid, char *err,
+    size_t errlen)
 {
 	struct rlimit rl;
+	const char *path = sock_unix_path(cfg->policy_listen);
+	int	flags;
 
-	if ((listen_name = strdup(cfg->policy_listen)) == NULL) {
+	if ((listen_name = strdup(cfg->policy_listen)) == NULL
+	    || (path && (listen_path = strdup(path)) == NULL)) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if ((listen_fd = listen_socket(cfg, change_owner, uid, gid, err,
-	    errlen)) < 0)
+	if ((listen_fd = sock_listen(cfg->policy_listen, cfg->socket_mode, uid,
+	    gid, SOMAXCONN, err, errlen)) < 0)
 		return -1;
-	if (listen(listen_fd, SOMAXCONN) < 0) {
-		snprintf(err, errlen, "policy_listen %s: listen: %s",
-		    cfg->policy_listen, strerror(errno));
+	if ((flags = fcntl(listen_fd, F_GETFL)) < 0
+	    || fcntl(listen_fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+		snprintf(err, errlen, "policy_listen %s: %s", cfg->policy_listen,
+		    strerror(errno));
 		return -1;
 	}
 	/* every policy connection is a descriptor: sites run many smtpd */

@@ -6,8 +6,7 @@
 
 #include "config.h"
 
-int	policyd_open(const struct sg_config *, int, uid_t, gid_t, char *,
-	    size_t);
+int	policyd_open(const struct sg_config *, uid_t, gid_t, char *, size_t);
 int	policyd_start(char *, size_t);
 void	policyd_stop(void);
 

@@ -119,8 +119,8 @@ class Sessguard:
         self.proc = subprocess.Popen([self.binary, "-f", "-c", self.conf_path],
                                      stdin=subprocess.DEVNULL, stdout=self._stderr,
                                      stderr=self._stderr, start_new_session=True)
-        deadline = time.time() + timeout
-        while time.time() < deadline:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise SessguardError("sessguard exited with %s at start: %s"
                                      % (self.proc.returncode, self.stderr_text()[-2000:]))
@@ -205,7 +205,7 @@ class Sessguard:
     def session_of(self, client_port, client_addr=None, timeout=10.0, need_close=True):
         """Lines of the session whose connect event has this client port, in seq
         order; waits until its close event is logged (need_close)."""
-        deadline = time.time() + timeout
+        deadline = time.monotonic() + timeout
         sid = None
         lines = []
         while True:
@@ -219,7 +219,7 @@ class Sessguard:
                 mine = [o for o in lines if o["session"] == sid]
                 if not need_close or any(o["event"] == "close" for o in mine):
                     return Session(sid, sorted(mine, key=lambda o: o["seq"]))
-            if time.time() >= deadline:
+            if time.monotonic() >= deadline:
                 break
             time.sleep(0.05)
         if sid is None:

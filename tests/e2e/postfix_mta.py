@@ -55,8 +55,8 @@ def free_port(host="127.0.0.1"):
 
 
 def wait_port(host, port, timeout=15.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         try:
             with socket.create_connection((host, port), timeout=1.0):
                 return True
@@ -357,8 +357,8 @@ postlog   unix-dgram n  -       n       -       1       postlogd
         pid = self._master_pid()
         if pid is None:
             return
-        deadline = time.time() + timeout
-        while time.time() < deadline:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
             try:
                 os.kill(pid, 0)
             except ProcessLookupError:

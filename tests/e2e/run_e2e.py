@@ -131,7 +131,7 @@ def run_mta(name, cls, binary, base, selectors, res):
     os.makedirs(sgdir)
     os.chmod(sgdir, 0o755)
     mta = make_mta(cls, os.path.join(workdir, "mta"), "unix:" + sock)
-    t0 = time.time()
+    t0 = time.monotonic()
     try:
         try:
             mta.start()
@@ -143,7 +143,7 @@ def run_mta(name, cls, binary, base, selectors, res):
                           KNOWN_FEATURES.get(name, DEFAULT_FEATURES))
         feats |= MTA_FACTS.get(name, frozenset())
         deps = deployments_of(mta)
-        print("# %s up in %.1fs: %s" % (name, time.time() - t0,
+        print("# %s up in %.1fs: %s" % (name, time.monotonic() - t0,
               ", ".join("%s port %d" % d for d in deps)), flush=True)
         for phase in PHASES:
             todo = []
@@ -198,11 +198,11 @@ def run_mta(name, cls, binary, base, selectors, res):
                 if phase == "killed":
                     sg.stop()
                 elif phase != "stopped":
-                    t = time.time()
+                    t = time.monotonic()
                     rc = sg.stop()
                     label = "%s/%s/sessguard_sigterm_exit_0" % (name, phase)
                     if rc == 0:
-                        res.ok(label, "%.1fs" % (time.time() - t))
+                        res.ok(label, "%.1fs" % (time.monotonic() - t))
                     else:
                         res.fail(label, "exit status after SIGTERM: %r; stderr: %s"
                                  % (rc, sg.stderr_text()[-600:]))
@@ -259,7 +259,7 @@ def check_transcripts(name, phase, sg, by, res):
 
 def run_one(full, sc, mta, dep, port, sg, users, feats, res):
     ctx = Context(mta, dep, port, sg, users, feats)
-    t = time.time()
+    t = time.monotonic()
     try:
         sc.func(ctx)
     except ScenarioFailure as e:
@@ -267,7 +267,7 @@ def run_one(full, sc, mta, dep, port, sg, users, feats, res):
     except Exception as e:  # noqa: BLE001
         res.fail(full, "%s: %s" % (type(e).__name__, e), traceback.format_exc() + detail_of(ctx))
     else:
-        res.ok(full, "%.1fs" % (time.time() - t))
+        res.ok(full, "%.1fs" % (time.monotonic() - t))
     finally:
         ctx.close_all()
 
@@ -295,7 +295,7 @@ def main():
     binary = os.environ.get("SESSGUARD", "src/sessguard")
     verbose = os.environ.get("E2E_VERBOSE", "") not in ("", "0")
     res = Results(verbose)
-    started = time.time()
+    started = time.monotonic()
     if not os.access(binary, os.X_OK):
         res.fail("setup", "sessguard binary %r not found or not executable (set SESSGUARD)"
                  % binary)
@@ -323,7 +323,7 @@ def main():
             shutil.rmtree(base, ignore_errors=True)
     if not ran_any:
         res.fail("setup", "no MTA available (run tests/e2e/install-deps.sh)")
-    print("# %.1fs" % (time.time() - started))
+    print("# %.1fs" % (time.monotonic() - started))
     print("%d passed, %d failed" % (res.passed, res.failed))
     return 0 if res.failed == 0 else 1
 

@@ -63,7 +63,7 @@ def expect_local(sess, rcpt, reply):
 
 
 def wait_delivered(mta, qid, rcpts, timeout=15.0):
-    deadline = time.time() + timeout
+    deadline = time.monotonic() + timeout
     while True:
         log = mta.maillog_text()
         missing = [r for r in rcpts
@@ -71,7 +71,7 @@ def wait_delivered(mta, qid, rcpts, timeout=15.0):
                                     r"status=sent" % (qid, re.escape(r), mta.port_sink), log)]
         if not missing:
             return
-        if time.time() > deadline:
+        if time.monotonic() > deadline:
             raise ScenarioFailure("message %s to %s not delivered to the smtp-sink within %.0fs"
                                   % (qid, missing, timeout))
         time.sleep(0.1)
@@ -478,8 +478,8 @@ def killed(ctx):
     before = sg.stderr_text().count("listening on")
     removed = sg.stderr_text().count("removed stale socket")
     sg.start(keep_socket=True)
-    deadline = time.time() + 10
-    while sg.stderr_text().count("listening on") == before and time.time() < deadline:
+    deadline = time.monotonic() + 10
+    while sg.stderr_text().count("listening on") == before and time.monotonic() < deadline:
         time.sleep(0.05)     # the old socket file is there: wait for the new one
     check(sg.stderr_text().count("removed stale socket") > removed,
           "the restart did not handle the stale socket: " + sg.stderr_text()[-300:])
@@ -540,14 +540,14 @@ def trusted(ctx):
 
 def delivered_message(mta, msgid, timeout=15.0):
     """The dump of the message with that Message-ID from the smtp-sink."""
-    deadline = time.time() + timeout
+    deadline = time.monotonic() + timeout
     while True:
         for name in sorted(os.listdir(mta.sink_dir)):
             with open(os.path.join(mta.sink_dir, name), "rb") as f:
                 text = f.read().decode("latin-1")
             if msgid in text:
                 return text
-        if time.time() > deadline:
+        if time.monotonic() > deadline:
             raise ScenarioFailure("message %s not found in the smtp-sink dumps" % msgid)
         time.sleep(0.1)
 
@@ -619,7 +619,7 @@ def queued_message(mta, msgid, timeout=15.0):
     """The headers of the queued message with that Message-ID, from
     Sendmail's qf file (queueonly: what Sendmail would deliver), as
     'Name: value' lines."""
-    deadline = time.time() + timeout
+    deadline = time.monotonic() + timeout
     while True:
         for name in sorted(os.listdir(mta.queue_dir)):
             if not name.startswith("qf"):
@@ -644,7 +644,7 @@ def queued_message(mta, msgid, timeout=15.0):
                 else:
                     in_header = False
             return "\n".join(out) + "\n\n"
-        if time.time() > deadline:
+        if time.monotonic() > deadline:
             raise ScenarioFailure("message %s not found in the Sendmail queue" % msgid)
         time.sleep(0.1)
 

@@ -313,8 +313,8 @@ def phase_sessguard(mta, binary, tmp):
     err = open(os.path.join(tmp, "sessguard.stderr"), "wb")
     p = subprocess.Popen([exe, "-f", "-c", conf], stdout=err, stderr=subprocess.STDOUT)
     try:
-        end = time.time() + 10
-        while not os.path.exists(sock) and time.time() < end and p.poll() is None:
+        end = time.monotonic() + 10
+        while not os.path.exists(sock) and time.monotonic() < end and p.poll() is None:
             time.sleep(0.05)
         if not check(os.path.exists(sock), "sessguard socket appears", p.poll()):
             return
