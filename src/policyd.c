@@ -113,6 +113,7 @@
 #define PD_BUCKETS	4096
 #define PD_EVENTS	64
 #define PD_TICK_MS	200
+#define PD_BURST	16	/* requests of one client in a row */
 
 /* One SMTP session as the policy requests show it. */
 struct psess {
@@ -137,6 +138,8 @@ struct ploop;
 /* One policy client connection. */
 struct pclient {
 	struct pclient	*prev, *next;
+	struct pclient	*pprev, *pnext;	/* on the loop's pending list */
+	int		 pending;
 	struct ploop	*loop;
 	int		 fd;
 	unsigned long	 id;
@@ -156,6 +159,7 @@ struct ploop {
 	int		 listening;
 	pthread_t	 th;
 	struct pclient	*clients;
+	struct pclient	*pend_head, *pend_tail;	/* more requests buffered */
 	double		 next_scan;
 	double		 next_expire;
 };
@@ -555,6 +559,43 @@ handle(struct pclient *c, const struct policyreq *req)
 /* Connections. */
 
 static void
+pend_remove(struct pclient *c)
+{
+	struct ploop *lp = c->loop;
+
+	if (!c->pending)
+		return;
+	if (c->pprev)
+		c->pprev->pnext = c->pnext;
+	else
+		lp->pend_head = c->pnext;
+	if (c->pnext)
+		c->pnext->pprev = c->pprev;
+	else
+		lp->pend_tail = c->pprev;
+	c->pprev = c->pnext = NULL;
+	c->pending = 0;
+}
+
+/* Its buffered requests wait for the loop's next round. */
+static void
+pend_add(struct pclient *c)
+{
+	struct ploop *lp = c->loop;
+
+	if (c->pending)
+		return;
+	c->pending = 1;
+	c->pnext = NULL;
+	c->pprev = lp->pend_tail;
+	if (lp->pend_tail)
+		lp->pend_tail->pnext = c;
+	else
+		lp->pend_head = c;
+	lp->pend_tail = c;
+}
+
+static void
 client_close(struct pclient *c)
 {
 	struct ploop *lp = c->loop;
@@ -564,6 +605,7 @@ client_close(struct pclient *c)
 		c->cur->client = NULL;
 	c->cur = NULL;
 	pthread_mutex_unlock(&tab_lock);
+	pend_remove(c);
 	epoll_ctl(lp->ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	if (c->prev)
@@ -611,7 +653,9 @@ client_flush(struct pclient *c)
 
 /*
  * Answers the complete requests in the input, in order, while replies
- * leave at once. Returns -1 when the connection was closed.
+ * leave at once, at most PD_BURST of them: a client that pipelines many
+ * waits for the loop's next round (pend_add), so that it cannot hold the
+ * thread from the others. Returns -1 when the connection was closed.
  */
 static int
 client_process(struct pclient *c)
@@ -619,9 +663,13 @@ client_process(struct pclient *c)
 	struct policyreq req;
 	char	err[128];
 	size_t	len;
-	int	rc;
+	int	rc, n = 0;
 
 	while (c->outlen == 0 && c->inlen > 0) {
+		if (n++ == PD_BURST) {
+			pend_add(c);
+			return 0;
+		}
 		/*
 		 * From the last line start scanned, so that a client that
 		 * sends a byte at a time costs linear time, not quadratic.
@@ -666,51 +714,49 @@ client_process(struct pclient *c)
 	return 0;
 }
 
+/* One read, then its requests (level-triggered: more data, more calls). */
 static void
 client_readable(struct pclient *c)
 {
+	size_t	cap;
 	ssize_t	n;
 	char	*p;
 
-	for (;;) {
-		if (c->outlen)
-			return;			/* a reply waits: read later */
-		if (c->inlen == c->incap) {
-			if (c->incap > POLICYREQ_MAX) {
-				if (client_process(c) < 0)
-					return;
-				continue;
-			}
-			if ((p = realloc(c->in, c->incap * 2 > POLICYREQ_MAX + 1 ?
-			    POLICYREQ_MAX + 1 : c->incap * 2)) == NULL) {
-				msg_warn("policy connection %lu: out of memory; "
-				    "closing it", c->id);
-				client_close(c);
-				return;
-			}
-			c->in = p;
-			c->incap = c->incap * 2 > POLICYREQ_MAX + 1 ?
-			    POLICYREQ_MAX + 1 : c->incap * 2;
-		}
-		n = read(c->fd, c->in + c->inlen, c->incap - c->inlen);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+	if (c->outlen || c->pending)
+		return;			/* a reply waits, or requests do */
+	if (c->inlen == c->incap) {
+		if (c->incap > POLICYREQ_MAX) {
+			client_process(c);	/* answers, or malformed */
 			return;
-		if (n <= 0) {
-			if (c->inlen > 0)
-				msg_warn("policy connection %lu: closed in the "
-				    "middle of a request", c->id);
+		}
+		cap = c->incap * 2 > POLICYREQ_MAX + 1 ? POLICYREQ_MAX + 1
+		    : c->incap * 2;
+		if ((p = realloc(c->in, cap)) == NULL) {
+			msg_warn("policy connection %lu: out of memory; "
+			    "closing it", c->id);
 			client_close(c);
 			return;
 		}
-		if (c->inlen == 0)
-			c->begun = now_mono();
-		c->inlen += (size_t)n;
-		c->last = now_mono();
-		if (client_process(c) < 0)
-			return;
+		c->in = p;
+		c->incap = cap;
 	}
+	do
+		n = read(c->fd, c->in + c->inlen, c->incap - c->inlen);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return;
+	if (n <= 0) {
+		if (c->inlen > 0)
+			msg_warn("policy connection %lu: closed in the "
+			    "middle of a request", c->id);
+		client_close(c);
+		return;
+	}
+	if (c->inlen == 0)
+		c->begun = now_mono();
+	c->inlen += (size_t)n;
+	c->last = now_mono();
+	client_process(c);
 }
 
 static void
@@ -725,8 +771,7 @@ client_writable(struct pclient *c)
 	if (rc == 0)
 		return;
 	client_watch(c, EPOLLIN);
-	if (client_process(c) == 0 && c->outlen == 0)
-		client_readable(c);
+	client_process(c);
 }
 
 static void
@@ -814,6 +859,21 @@ loop_scan(struct ploop *lp, double now)
 	}
 }
 
+/* A burst for each client that has requests buffered, in turn. */
+static void
+loop_pending(struct ploop *lp)
+{
+	struct pclient *c, *last = lp->pend_tail;
+	int	was_last = 0;
+
+	while (!was_last && (c = lp->pend_head) != NULL
+	    && !atomic_load(&stopping)) {
+		was_last = c == last;	/* the ones added meanwhile: next round */
+		pend_remove(c);
+		client_process(c);
+	}
+}
+
 static void *
 loop_run(void *arg)
 {
@@ -823,7 +883,8 @@ loop_run(void *arg)
 	int	n, i;
 
 	while (!atomic_load(&stopping)) {
-		n = epoll_wait(lp->ep, evs, PD_EVENTS, PD_TICK_MS);
+		n = epoll_wait(lp->ep, evs, PD_EVENTS, lp->pend_head ? 0
+		    : PD_TICK_MS);
 		if (n < 0 && errno != EINTR) {
 			msg_warn("policy server: epoll_wait: %s", strerror(errno));
 			n = 0;
@@ -838,6 +899,7 @@ loop_run(void *arg)
 			else
 				client_readable(evs[i].data.ptr);
 		}
+		loop_pending(lp);
 		now = now_mono();
 		if (lp->index == 0 && now >= lp->next_expire) {
 			lp->next_expire = now + PD_TICK_MS / 1000.0;

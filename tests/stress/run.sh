@@ -121,7 +121,7 @@ tsan() {
 	# ThreadSanitizer build of the daemon, straight from the sources
 	if ! gcc -fsanitize=thread -O1 -g -D_GNU_SOURCE -DPACKAGE_VERSION='"tsan"' \
 	    -I src $(pkg-config --cflags libmicrohttpd) src/*.c src/util/*.c \
-	    -o "$bin" -lmilter $(pkg-config --libs libmicrohttpd libcrypto) -lcdb -lm -lpthread \
+	    -o "$bin" -lmilter $(pkg-config --libs libmicrohttpd libcrypto) -lcdb -lhiredis -lm -lpthread \
 	    2>"$dir/tsan-build.err"; then
 		bad "tsan: build failed: $(head -5 "$dir/tsan-build.err")"
 		return
