@@ -513,11 +513,12 @@ handle(struct pclient *c, const struct policyreq *req)
 	struct sg_rcpt_result res;
 	const char *inst = policyreq_get(req, PREQ_INSTANCE);
 	char	action[SG_REPLY_TEXT_MAX + 32];
-	int	rcpt = strcmp(policyreq_get(req, PREQ_PROTOCOL_STATE), "RCPT") == 0;
+	int	rcpt;
 	size_t	pidlen = strcspn(inst, ".");
 
 	memset(&lk, 0, sizeof(lk));
 	memset(&res, 0, sizeof(res));
+	rcpt = strcmp(policyreq_get(req, PREQ_PROTOCOL_STATE), "RCPT") == 0;
 	lk.addr = policyreq_get(req, PREQ_CLIENT_ADDRESS);
 	lk.port = policyreq_get(req, PREQ_CLIENT_PORT);
 	if (req->ndup)
@@ -674,7 +675,8 @@ client_process(struct pclient *c)
 		 * From the last line start scanned, so that a client that
 		 * sends a byte at a time costs linear time, not quadratic.
 		 */
-		if ((len = policyreq_frame(c->in + c->scan, c->inlen - c->scan)) > 0)
+		len = policyreq_frame(c->in + c->scan, c->inlen - c->scan);
+		if (len > 0)
 			len += c->scan;
 		else {
 			char	*nl = memrchr(c->in, '\n', c->inlen);
@@ -846,12 +848,13 @@ loop_scan(struct ploop *lp, double now)
 	for (c = lp->clients; c; c = next) {
 		next = c->next;
 		if (c->outlen && now - c->last > PD_READ_TIMEOUT)
-			msg_warn("policy connection %lu: reply not taken in %d s; "
-			    "closing it", c->id, PD_READ_TIMEOUT);
+			msg_warn("policy connection %lu: reply not taken in "
+			    "%d s; closing it", c->id, PD_READ_TIMEOUT);
 		else if (c->inlen && now - c->begun > PD_READ_TIMEOUT)
 			msg_warn("policy connection %lu: request not complete "
 			    "in %d s; closing it", c->id, PD_READ_TIMEOUT);
-		else if (!c->inlen && !c->outlen && now - c->last > PD_IDLE_TIMEOUT)
+		else if (!c->inlen && !c->outlen
+		    && now - c->last > PD_IDLE_TIMEOUT)
 			;
 		else
 			continue;
@@ -886,7 +889,8 @@ loop_run(void *arg)
 		n = epoll_wait(lp->ep, evs, PD_EVENTS, lp->pend_head ? 0
 		    : PD_TICK_MS);
 		if (n < 0 && errno != EINTR) {
-			msg_warn("policy server: epoll_wait: %s", strerror(errno));
+			msg_warn("policy server: epoll_wait: %s",
+			    strerror(errno));
 			n = 0;
 		}
 		for (i = 0; i < n && !atomic_load(&stopping); i++) {
@@ -895,7 +899,7 @@ loop_run(void *arg)
 			else if (evs[i].data.ptr == &wake_marker)
 				break;
 			else if (((struct pclient *)evs[i].data.ptr)->outlen)
-				client_writable(evs[i].data.ptr);	/* or its error */
+				client_writable(evs[i].data.ptr); /* or error */
 			else
 				client_readable(evs[i].data.ptr);
 		}

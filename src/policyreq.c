@@ -134,8 +134,10 @@ policyreq_parse(struct policyreq *req, char *buf, size_t len, char *err,
 		return -1;
 	}
 	for (;;) {
-		if (p == end || (nl = memchr(p, '\n', (size_t)(end - p))) == NULL) {
-			snprintf(err, errlen, "request not ended by an empty line");
+		if (p == end
+		    || (nl = memchr(p, '\n', (size_t)(end - p))) == NULL) {
+			snprintf(err, errlen, "request not ended by an empty "
+			    "line");
 			return -1;
 		}
 		*nl = '\0';

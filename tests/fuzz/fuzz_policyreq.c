@@ -144,7 +144,8 @@ check_parse(const uint8_t *d, size_t n)
 		if (!r.have[a]) {
 			FUZZ_CHECK(req.v[a] == NULL, "%s present",
 			    policyreq_attr_name(a));
-			FUZZ_CHECK(*policyreq_get(&req, a) == '\0', "get of absent");
+			FUZZ_CHECK(*policyreq_get(&req, a) == '\0',
+			    "get of absent");
 			continue;
 		}
 		FUZZ_CHECK(req.v[a] == buf + r.vstart[a], "%s at %td, want %zu",
@@ -182,7 +183,8 @@ check_action(const uint8_t *d, size_t n, size_t size)
 		    (unsigned char)out[i], i);
 	}
 	for (i = 0; i < tlen; i++)
-		if ((unsigned char)text[i] < 0x20 || (unsigned char)text[i] >= 0x7f)
+		if ((unsigned char)text[i] < 0x20
+		    || (unsigned char)text[i] >= 0x7f)
 			printable = 0;
 	if (printable && tlen <= 900 && tlen + 10 <= size)
 		FUZZ_CHECK(len == tlen + 9 && memcmp(out + 7, text, tlen) == 0,

@@ -2,9 +2,10 @@
 # Builds the libFuzzer targets and runs each for a while:
 #   sh tests/fuzz/run.sh [SECONDS] [TARGET...]
 # SECONDS defaults to 60 a target; TARGET is config, evlog, addr, cidr,
-# session or policyreq (all by default). Each target is compiled with clang straight from
-# the sources (-fsanitize=fuzzer,address,undefined) into tests/fuzz/build/,
-# and runs on a copy of its seed corpus (tests/fuzz/corpus/TARGET), which
+# session or policyreq (all by default). Each target is compiled with clang
+# straight from the sources (-fsanitize=fuzzer,address,undefined) into
+# tests/fuzz/build/, and runs on a copy of its seed corpus
+# (tests/fuzz/corpus/TARGET), which
 # therefore never grows. A target passes when it ran its time without a
 # crash, a broken invariant, a leak, a timeout or running out of memory, and
 # every known reproducer in tests/fuzz/crashes/TARGET/ now runs clean.
