@@ -76,8 +76,10 @@ CFLAGS="-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
 -fno-sanitize-recover=undefined -Wall -Wextra -D_GNU_SOURCE -pthread
 -I src -I tests/unit -I tests/fuzz"
 # what the core links with (Makefile.am: $(CRYPTO_LIBS), OpenSSL libcrypto;
-# configure's LIBS: -lcdb, tinycdb, for sender_login_maps = cdb:/path)
-LIBS=${SG_FUZZ_LIBS:-"$(pkg-config --libs libcrypto 2>/dev/null || echo -lcrypto) -lcdb"}
+# configure's LIBS: -lcdb, tinycdb, for sender_login_maps = cdb:/path;
+# $(HIREDIS_LIBS) and -lm for the rate limits' Redis store)
+LIBS=${SG_FUZZ_LIBS:-"$(pkg-config --libs libcrypto 2>/dev/null ||
+    echo -lcrypto) -lcdb -lhiredis -lm"}
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 
