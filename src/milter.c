@@ -3,6 +3,7 @@
  *	milter - libmilter callbacks, translated to session events
  * SYNOPSIS
  *	#include "milter.h"
+#include "runtime.h"
  *
  *	int milter_register(void)
  * DESCRIPTION
@@ -17,12 +18,39 @@
  *	libmilter's worker pool runs one connection's callbacks on varying
  *	threads.
  *
- *	xxfi_negotiate asks for SMFIP_RCPT_REJ (recipients the MTA rejected
- *	itself still reach the log), skips no stage, and asks for the macros
- *	sessguard reads, so that neither Postfix nor Sendmail needs its macro
- *	lists changed: the TLS macros at HELO, MAIL and RCPT (S3: a client
- *	need not send EHLO after STARTTLS), the login at HELO too (an MTA
- *	that keeps a pre-TLS login reports it at the EHLO after STARTTLS).
+ *	xxfi_negotiate asks the MTA for the minimum, per connection, from
+ *	the configuration snapshot current at that moment:
+ *	- SMFIP_RCPT_REJ: recipients the MTA rejected itself still reach
+ *	  the log;
+ *	- SMFIP_NOBODY always: the eom size is then what the MTA reports
+ *	  ({msg_size}, Sendmail) or what the client declared (SIZE=), see
+ *	  session.c;
+ *	- SMFIP_NOHDRS and SMFIP_NOEOH unless auth_results = yes; with them
+ *	  the header actions (SMFIF_ADDHDRS, SMFIF_CHGHDRS) are not asked
+ *	  either, and the session is told that this connection shows no
+ *	  headers (session_set_sees): it then edits no header at end of
+ *	  message even when a reload turns auth_results on during the
+ *	  connection (the claims it would have to delete were never seen),
+ *	  and logs neither eoh nor a header count;
+ *	- no reply (SMFIP_NR_*) for connect, HELO, DATA, unknown commands,
+ *	  and, when headers are asked, for headers and end of headers:
+ *	  sessguard never refuses there, and those callbacks answer
+ *	  SMFIS_NOREPLY. MAIL gets SMFIP_NR_MAIL too unless
+ *	  session_may_refuse_at_mail() says a check of the snapshot can
+ *	  refuse there; a reload that adds such a check applies to
+ *	  connections negotiated after it.
+ *	Only flags the MTA offered are asked for (libmilter offers every NR
+ *	flag itself and answers "continue" for an MTA that lacks one). The
+ *	flags asked are kept in the private data, which is therefore
+ *	allocated at negotiation; when that fails, no NR flag is asked, so
+ *	that every stage can still answer tempfail. Skipping stages and
+ *	waiving replies changes neither which callbacks run for HELO, MAIL
+ *	and RCPT nor libmilter's macro sets, so get_says() below is not
+ *	affected. sessguard also asks for the macros it reads, so that
+ *	neither Postfix nor Sendmail needs its macro lists changed: the TLS
+ *	macros at HELO, MAIL and RCPT (S3: a client need not send EHLO after
+ *	STARTTLS), the login at HELO too (an MTA that keeps a pre-TLS login
+ *	reports it at the EHLO after STARTTLS), {msg_size} at end of message.
  *
  *	The SASL macros reach the core only as the report of the event at
  *	hand: libmilter keeps each stage's macros until the MTA sends that
@@ -44,9 +72,16 @@
  *	our authserv-id cannot be deleted (not recorded, or smfi_chgheader
  *	failed): such a message is never delivered.
  *
- *	A connection whose session cannot be allocated gets TEMPFAIL and a
- *	warning; so does any later event of it (sessguard never accepts
- *	what it could not check). smfi_register() failure is returned.
+ *	A connection whose session cannot be allocated gets a warning and
+ *	TEMPFAIL at the first stage that has a reply: RCPT, or connect,
+ *	HELO or MAIL when their reply was not waived, and end of message
+ *	(sessguard never accepts what it could not check). The stages
+ *	without reply return SMFIS_NOREPLY and keep nothing. After
+ *	SMFIC_QUIT_NC (a new connection on the same milter link, without a
+ *	new negotiation) the flags are not known: callbacks then return
+ *	their verdicts, which libmilter turns into no reply where one was
+ *	waived, and headers count as shown only once one arrives.
+ *	smfi_register() failure is returned.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +91,7 @@
 
 #include "conn.h"
 #include "milter.h"
+#include "runtime.h"
 #include "session.h"
 #include "util/ipaddr.h"
 #include "util/msg.h"
@@ -83,7 +119,10 @@ enum stage { STAGE_HELO, STAGE_MAIL, STAGE_RCPT, NSTAGE };
 
 /* The private data of one connection. */
 struct conn {
-	struct sg_conn	*core;		/* session and configuration */
+	struct sg_conn	*core;		/* session and configuration; NULL:
+					   not set up (out of memory) */
+	unsigned long	 pflags;	/* SMFIP_* negotiated */
+	int		 known;		/* pflags known: this link negotiated */
 	int		 abort_last;	/* the latest callback was abort */
 	const char *seen[NSTAGE][NSYM];	/* value addresses seen per stage */
 };
@@ -97,7 +136,47 @@ get_session(SMFICTX *ctx)
 	if (c == NULL)
 		return NULL;
 	c->abort_last = 0;
-	return conn_session(c->core);
+	return c->core ? conn_session(c->core) : NULL;
+}
+
+/*
+ * The answer of a stage whose reply may have been waived (nr: its
+ * SMFIP_NR_* flag): SMFIS_NOREPLY when it was, else r.
+ */
+static sfsistat
+reply(SMFICTX *ctx, unsigned long nr, sfsistat r)
+{
+	struct conn *c = smfi_getpriv(ctx);
+
+	return c != NULL && c->known && (c->pflags & nr) ? SMFIS_NOREPLY : r;
+}
+
+/* Whether the current configuration asks for headers (auth_results). */
+static int
+want_headers(void)
+{
+	struct sg_snapshot *snap = runtime_acquire();
+	int	yes;
+
+	if (snap == NULL)
+		return 0;
+	yes = snapshot_config(snap)->auth_results;
+	runtime_release(snap);
+	return yes;
+}
+
+/* Whether a check of the current configuration can refuse at MAIL. */
+static int
+mail_may_refuse(void)
+{
+	struct sg_snapshot *snap = runtime_acquire();
+	int	yes;
+
+	if (snap == NULL)
+		return 1;
+	yes = session_may_refuse_at_mail(snapshot_config(snap));
+	runtime_release(snap);
+	return yes;
 }
 
 static char *
@@ -121,12 +200,38 @@ mlfi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
     unsigned long f2, unsigned long f3, unsigned long *pf0,
     unsigned long *pf1, unsigned long *pf2, unsigned long *pf3)
 {
+	struct conn *c = smfi_getpriv(ctx);
+	unsigned long want = SMFIP_RCPT_REJ | SMFIP_NOBODY;
+	unsigned long acts = SMFIF_SETSYMLIST;
+	int	hdrs = want_headers();
+
 	(void)f2;
 	(void)f3;
-	*pf0 = f0 & (SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_SETSYMLIST);
-	*pf1 = f1 & SMFIP_RCPT_REJ;
+	if (c == NULL && (c = calloc(1, sizeof(*c))) != NULL
+	    && smfi_setpriv(ctx, c) != MI_SUCCESS) {
+		free(c);
+		c = NULL;
+	}
+	if (hdrs)
+		acts |= SMFIF_ADDHDRS | SMFIF_CHGHDRS;
+	else
+		want |= SMFIP_NOHDRS | SMFIP_NOEOH;
+	if (c != NULL) {	/* the waived replies are remembered */
+		want |= SMFIP_NR_CONN | SMFIP_NR_HELO | SMFIP_NR_DATA
+		    | SMFIP_NR_UNKN;
+		if (hdrs)
+			want |= SMFIP_NR_HDR | SMFIP_NR_EOH;
+		if (!mail_may_refuse())
+			want |= SMFIP_NR_MAIL;
+	}
+	*pf0 = f0 & acts;
+	*pf1 = f1 & want;
 	*pf2 = 0;
 	*pf3 = 0;
+	if (c != NULL) {
+		c->pflags = *pf1;
+		c->known = 1;
+	}
 	if (f0 & SMFIF_SETSYMLIST) {
 		smfi_setsymlist(ctx, SMFIM_CONNECT, "j {daemon_name}");
 		/*
@@ -141,9 +246,22 @@ mlfi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 		    "{cipher_bits}");
 		smfi_setsymlist(ctx, SMFIM_ENVRCPT, "{rcpt_mailer} "
 		    "{tls_version} {cipher} {cipher_bits}");
-		smfi_setsymlist(ctx, SMFIM_EOM, "i");
+		smfi_setsymlist(ctx, SMFIM_EOM, "i {msg_size}");
 	}
 	return SMFIS_CONTINUE;
+}
+
+/* What the session sees of this connection, from the flags negotiated. */
+static unsigned
+conn_sees(const struct conn *c)
+{
+	unsigned sees = sg_front_milter.sees;
+
+	if (!c->known || (c->pflags & SMFIP_NOHDRS))
+		sees &= ~SG_SEES_HEADERS;
+	if (!c->known || (c->pflags & SMFIP_NOBODY))
+		sees &= ~SG_SEES_BODY;
+	return sees;
 }
 
 static void
@@ -158,31 +276,32 @@ mconn_free(struct conn *c)
 static sfsistat
 mlfi_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
 {
-	struct conn *c;
+	struct conn *c = smfi_getpriv(ctx);
 	struct ipaddr a;
 	char	addr[64];
 	unsigned port = 0;
 
-	if ((c = calloc(1, sizeof(*c))) == NULL
-	    || (c->core = conn_open(&sg_front_milter)) == NULL) {
-		msg_warn("connect from %.64s: out of memory; answering tempfail",
-		    hostname ? hostname : "unknown");
-		mconn_free(c);
-		return SMFIS_TEMPFAIL;
+	/* none: negotiation could not allocate it, or after SMFIC_QUIT_NC */
+	if (c == NULL && (c = calloc(1, sizeof(*c))) != NULL
+	    && smfi_setpriv(ctx, c) != MI_SUCCESS) {
+		free(c);
+		c = NULL;
 	}
-	if (smfi_setpriv(ctx, c) != MI_SUCCESS) {
-		msg_warn("connect from %.64s: smfi_setpriv failed; "
-		    "answering tempfail", hostname ? hostname : "unknown");
-		mconn_free(c);
-		return SMFIS_TEMPFAIL;
+	if (c == NULL || (c->core == NULL
+	    && (c->core = conn_open(&sg_front_milter)) == NULL)) {
+		msg_warn("connect from %.64s: out of memory; tempfail at "
+		    "the first stage with a reply", hostname ? hostname
+		    : "unknown");
+		return reply(ctx, SMFIP_NR_CONN, SMFIS_TEMPFAIL);
 	}
+	session_set_sees(conn_session(c->core), conn_sees(c));
 	if (ipaddr_from_sockaddr(hostaddr, &a, &port) == 0)
 		ipaddr_format(&a, addr, sizeof(addr));
 	else
 		addr[0] = '\0';
 	session_on_connect(conn_session(c->core), hostname,
 	    addr[0] ? addr : NULL, port, getsym(ctx, "{daemon_name}"));
-	return SMFIS_CONTINUE;
+	return reply(ctx, SMFIP_NR_CONN, SMFIS_CONTINUE);
 }
 
 /* The SASL macros of this stage's own set; see sasl_sym above. */
@@ -228,10 +347,10 @@ mlfi_helo(SMFICTX *ctx, char *helo)
 	struct sg_mta_says says;
 
 	if (s == NULL)
-		return SMFIS_TEMPFAIL;
+		return reply(ctx, SMFIP_NR_HELO, SMFIS_TEMPFAIL);
 	get_says(ctx, STAGE_HELO, &says);
 	session_on_helo(s, helo, &says);
-	return SMFIS_CONTINUE;
+	return reply(ctx, SMFIP_NR_HELO, SMFIS_CONTINUE);
 }
 
 
@@ -244,11 +363,11 @@ mlfi_envfrom(SMFICTX *ctx, char **argv)
 	size_t	n = count_args(argv);
 
 	if (s == NULL)
-		return SMFIS_TEMPFAIL;
+		return reply(ctx, SMFIP_NR_MAIL, SMFIS_TEMPFAIL);
 	get_says(ctx, STAGE_MAIL, &says);
 	conn_on_mail(c->core, n > 0 ? argv[0] : NULL,
 	    (const char *const *)argv + (n > 0), n > 0 ? n - 1 : 0, &says);
-	return SMFIS_CONTINUE;
+	return reply(ctx, SMFIP_NR_MAIL, SMFIS_CONTINUE);
 }
 
 /* smfi_setreply() formats the text: no CR/LF, '%' doubled, bounded. */
@@ -309,9 +428,25 @@ mlfi_data(SMFICTX *ctx)
 	struct sg_session *s = get_session(ctx);
 
 	if (s == NULL)
-		return SMFIS_TEMPFAIL;
+		return reply(ctx, SMFIP_NR_DATA, SMFIS_TEMPFAIL);
 	session_on_data(s);
-	return SMFIS_CONTINUE;
+	return reply(ctx, SMFIP_NR_DATA, SMFIS_CONTINUE);
+}
+
+/*
+ * Headers shown where the flags are not known (after SMFIC_QUIT_NC): the
+ * session then edits Authentication-Results as configured; a header
+ * action the MTA did not grant makes end of message answer tempfail.
+ * A connection negotiated without headers never edits them, even if an
+ * MTA sends headers all the same.
+ */
+static void
+headers_arrive(SMFICTX *ctx, struct sg_session *s)
+{
+	struct conn *c = smfi_getpriv(ctx);
+
+	if (!c->known)
+		session_set_sees(s, session_sees(s) | SG_SEES_HEADERS);
 }
 
 static sfsistat
@@ -320,9 +455,10 @@ mlfi_header(SMFICTX *ctx, char *name, char *value)
 	struct sg_session *s = get_session(ctx);
 
 	if (s == NULL)
-		return SMFIS_TEMPFAIL;
+		return reply(ctx, SMFIP_NR_HDR, SMFIS_TEMPFAIL);
+	headers_arrive(ctx, s);
 	session_on_header(s, name, value);
-	return SMFIS_CONTINUE;
+	return reply(ctx, SMFIP_NR_HDR, SMFIS_CONTINUE);
 }
 
 static sfsistat
@@ -331,9 +467,10 @@ mlfi_eoh(SMFICTX *ctx)
 	struct sg_session *s = get_session(ctx);
 
 	if (s == NULL)
-		return SMFIS_TEMPFAIL;
+		return reply(ctx, SMFIP_NR_EOH, SMFIS_TEMPFAIL);
+	headers_arrive(ctx, s);
 	session_on_eoh(s);
-	return SMFIS_CONTINUE;
+	return reply(ctx, SMFIP_NR_EOH, SMFIS_CONTINUE);
 }
 
 static sfsistat
@@ -344,6 +481,8 @@ mlfi_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
 	(void)chunk;
 	if (s == NULL)
 		return SMFIS_TEMPFAIL;
+	/* an MTA that did not take SMFIP_NOBODY: count the bytes */
+	session_set_sees(s, session_sees(s) | SG_SEES_BODY);
 	session_on_body(s, len);
 	return SMFIS_CONTINUE;
 }
@@ -376,6 +515,7 @@ mlfi_eom(SMFICTX *ctx)
 
 	if (s == NULL)
 		return SMFIS_TEMPFAIL;
+	session_set_msg_size(s, getsym(ctx, "{msg_size}"));
 	session_ar_plan(s, &plan);
 	if (plan.refuse)
 		return eom_refuse(ctx, s, plan.why);
@@ -413,9 +553,9 @@ mlfi_unknown(SMFICTX *ctx, const char *cmd)
 	struct sg_session *s = get_session(ctx);
 
 	if (s == NULL)
-		return SMFIS_TEMPFAIL;
+		return reply(ctx, SMFIP_NR_UNKN, SMFIS_TEMPFAIL);
 	session_on_unknown(s, cmd);
-	return SMFIS_CONTINUE;
+	return reply(ctx, SMFIP_NR_UNKN, SMFIS_CONTINUE);
 }
 
 static sfsistat

@@ -8,6 +8,9 @@
  *	struct sg_session *session_new(cfg, log, front)
  *	void session_free(s)
  *	void session_set_config(s, cfg)
+ *	void session_set_sees(s, sees), unsigned session_sees(s)
+ *	void session_set_msg_size(s, size)
+ *	int session_may_refuse_at_mail(cfg)
  *
  *	void session_on_connect(s, name, addr, port, daemon)
  *	void session_on_helo(s, helo, says)
@@ -56,6 +59,16 @@
  *	gets no header and the anomaly auth_results_skipped.
  *	session_ar_failed() tells that a deletion failed: the eom event then
  *	logs verdict tempfail with the reason.
+ *
+ *	What a connection shows can be narrowed (session_set_sees(): the
+ *	milter negotiates headers and body away). Without headers there is
+ *	no eoh event, no header count at eom and no Authentication-Results
+ *	edit, whatever the configuration says (the claims were never seen).
+ *	The eom size is the body bytes counted when the body is shown;
+ *	otherwise the size the MTA reports at end of message
+ *	(session_set_msg_size(): Sendmail's {msg_size}, the real size of
+ *	headers and body), else the size the client declared with SIZE= at
+ *	MAIL (RFC 1870, an estimate: Postfix reports no size), else null.
  *
  *	The module knows no protocol: a front end (the milter, the policy
  *	server, a test) feeds it plain strings, as session.h describes, and
@@ -107,6 +120,7 @@ struct sg_auth {
 struct sg_session {
 	const struct sg_config *cfg;
 	const struct sg_front *front;
+	unsigned	 sees;		/* SG_SEES_*: front, narrowed per connection */
 	struct evlog	*log;
 	struct strbuf	 line;
 	char		 id[32];
@@ -134,7 +148,10 @@ struct sg_session {
 	struct authres_txn ar;		/* Authentication-Results seen */
 	size_t		 ar_deleted;	/* ... of them deleted at eom */
 	char		 eom_refused[200];	/* why eom answers tempfail */
-	unsigned long long txn_size;
+	unsigned long long txn_size;	/* body bytes counted */
+	unsigned long long size_declared;	/* MAIL SIZE= */
+	unsigned long long size_mta;	/* what the MTA reports at eom */
+	int		 size_have;	/* 1: size_declared set, 2: size_mta */
 
 	unsigned	 transactions;
 	unsigned	 resets;
@@ -171,6 +188,7 @@ session_new(const struct sg_config *cfg, struct evlog *log,
 		session_ids_init();
 	s->cfg = cfg;
 	s->front = front ? front : &sg_front_milter;
+	s->sees = s->front->sees;
 	s->log = log;
 	strbuf_init(&s->line);
 	authres_txn_init(&s->ar, AUTHRES_CLAIMS_MAX);
@@ -211,6 +229,59 @@ void
 session_set_config(struct sg_session *s, const struct sg_config *cfg)
 {
 	s->cfg = cfg;
+}
+
+/* What this connection shows: the front end's events, narrowed or widened. */
+void
+session_set_sees(struct sg_session *s, unsigned sees)
+{
+	s->sees = sees;
+}
+
+unsigned
+session_sees(const struct sg_session *s)
+{
+	return s->sees;
+}
+
+/*
+ * Whether some check of cfg can refuse at MAIL FROM. None can today: the
+ * relay decision is made at RCPT. A check that refuses at MAIL (e.g. a
+ * sender/login check) must make this return 1 when it is configured, so
+ * that a front end keeps the MAIL reply.
+ */
+int
+session_may_refuse_at_mail(const struct sg_config *cfg)
+{
+	(void)cfg;
+	return 0;
+}
+
+/* A decimal size, bounded; -1 when it is none. */
+static int
+parse_size(const char *p, unsigned long long *out)
+{
+	unsigned long long v = 0;
+
+	if (p == NULL || *p < '0' || *p > '9')
+		return -1;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (v > (~0ULL - 9) / 10)
+			return -1;
+		v = v * 10 + (unsigned)(*p - '0');
+	}
+	if (*p != '\0')
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* The message size as the MTA reports it at end of message ({msg_size}). */
+void
+session_set_msg_size(struct sg_session *s, const char *size)
+{
+	if (parse_size(size, &s->size_mta) == 0)
+		s->size_have = 2;
 }
 
 int
@@ -366,6 +437,7 @@ txn_clear(struct sg_session *s)
 	s->ar_deleted = 0;
 	s->eom_refused[0] = '\0';
 	s->txn_size = 0;
+	s->size_have = 0;
 }
 
 enum auth_change {
@@ -602,6 +674,10 @@ session_on_mail(struct sg_session *s, const char *sender,
 	metrics_count(M_TRANSACTIONS);
 	s->in_txn = 1;
 	param = auth_param(params, nparams, says);
+	for (i = 0; i < nparams; i++)
+		if (params[i] && strncasecmp(params[i], "SIZE=", 5) == 0
+		    && parse_size(params[i] + 5, &s->size_declared) == 0)
+			s->size_have = 1;
 
 	s->seq++;
 	what = note_auth(s, says, 1, s->seq, &old);
@@ -865,7 +941,8 @@ session_ar_plan(struct sg_session *s, struct sg_ar_plan *plan)
 	char	why[sizeof(plan->why)];
 
 	memset(plan, 0, sizeof(*plan));
-	if (!s->cfg->auth_results)
+	/* headers never seen (not negotiated): nothing is known to edit */
+	if (!s->cfg->auth_results || !(s->sees & SG_SEES_HEADERS))
 		return;
 	if (s->ar.lost) {
 		plan->refuse = 1;
@@ -901,7 +978,8 @@ session_ar_failed(struct sg_session *s, const char *why)
 void
 session_on_eoh(struct sg_session *s)
 {
-	txn_event(s, "eoh");
+	if (s->sees & SG_SEES_HEADERS)
+		txn_event(s, "eoh");
 }
 
 void
@@ -918,14 +996,22 @@ session_on_eom(struct sg_session *s, const char *queue_id)
 	begin(s, &l, "eom");
 	evlog_int(&l, "txn", s->txn);
 	evlog_str(&l, "queue_id", empty(queue_id) ? NULL : queue_id);
-	evlog_int(&l, "size", (long long)s->txn_size);
-	evlog_int(&l, "headers", s->txn_headers);
+	if (s->sees & SG_SEES_BODY)
+		evlog_int(&l, "size", (long long)s->txn_size);
+	else if (s->size_have == 2)
+		evlog_int(&l, "size", (long long)s->size_mta);
+	else if (s->size_have == 1)
+		evlog_int(&l, "size", (long long)s->size_declared);
+	else
+		evlog_null(&l, "size");
+	if (s->sees & SG_SEES_HEADERS)
+		evlog_int(&l, "headers", s->txn_headers);
 	if (s->eom_refused[0]) {
 		evlog_text(&l, "verdict", "tempfail");
 		evlog_text(&l, "reason", s->eom_refused);
 	} else {
 		evlog_text(&l, "verdict", "accept");
-		if (s->cfg->auth_results)
+		if (s->cfg->auth_results && (s->sees & SG_SEES_HEADERS))
 			evlog_int(&l, "ar_deleted", (long long)s->ar_deleted);
 	}
 	evlog_end(&l);

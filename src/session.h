@@ -44,7 +44,15 @@ struct sg_session;
  * event the front end cannot see is never raised: mail_without_helo needs
  * SG_SEES_HELO. A front end that does not see MAIL but learns that a new
  * transaction began (policy: a new instance) may call session_on_mail()
- * with what it knows.
+ * with what it knows. session_set_sees() narrows what one connection
+ * shows (the milter skips headers and body when it negotiated them away):
+ * without SG_SEES_HEADERS the eom event has no header count and end of
+ * message edits no header; without SG_SEES_BODY the eom size is the one
+ * the MTA reports (session_set_msg_size) or the client declared (SIZE=).
+ *
+ * session_may_refuse_at_mail(cfg): whether some check of cfg can refuse
+ * at MAIL FROM; a front end that can waive the MAIL reply (milter
+ * SMFIP_NR_MAIL) does so only when this says no.
  */
 struct sg_tls_info {
 	const char *version;	/* e.g. TLSv1.3; set: the session is in TLS */
@@ -62,7 +70,9 @@ struct sg_mta_says {
 #define SG_SEES_HELO	0x01u	/* HELO/EHLO events */
 #define SG_SEES_MAIL	0x02u	/* MAIL FROM events */
 #define SG_SEES_ABORT	0x04u	/* RSET (inside a transaction) */
-#define SG_SEES_DATA	0x08u	/* DATA, headers, body, end of message */
+#define SG_SEES_DATA	0x08u	/* DATA and end of message */
+#define SG_SEES_HEADERS	0x10u	/* header lines and end of headers */
+#define SG_SEES_BODY	0x20u	/* body chunks */
 #define SG_SEES_ALL	0xffu
 
 struct sg_front {
@@ -115,6 +125,10 @@ void	session_free(struct sg_session *);
 const char *session_id(const struct sg_session *);
 const struct sg_config *session_config(const struct sg_session *);
 void	session_set_config(struct sg_session *, const struct sg_config *);
+void	session_set_sees(struct sg_session *, unsigned);
+unsigned session_sees(const struct sg_session *);
+void	session_set_msg_size(struct sg_session *, const char *);
+int	session_may_refuse_at_mail(const struct sg_config *);
 
 void	session_on_connect(struct sg_session *, const char *, const char *,
 	    unsigned, const char *);

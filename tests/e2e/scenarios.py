@@ -467,8 +467,12 @@ def killed(ctx):
         r = c.cmd("RCPT TO:<nobody@%s>" % REMOTE)
         d = c.cmd("DATA")
         c.quit()
-        check(400 <= m[0] < 500 or 400 <= r[0] < 500,
-              "no 4xx after sessguard died: " + c.text())
+        # MAIL has no reply (SMFIP_NR_MAIL): the MTA notices the dead filter
+        # at RCPT at the latest; a recipient it refuses itself (relay of an
+        # unauthenticated client, second line) may get its own 5xx first
+        check(400 <= m[0] < 500 or 400 <= r[0] < 500
+              or (c is u and 500 <= r[0] < 600),
+              "no refusal after sessguard died: " + c.text())
         check(not 200 <= r[0] < 300, "RCPT accepted after sessguard died: " + c.text())
         check(d[0] != 354, "DATA accepted after sessguard died: " + c.text())
     # restarted over the stale socket the killed one left: it serves again

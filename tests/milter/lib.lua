@@ -97,3 +97,20 @@ function rcpt(conn, addr, want, mailer)
 	ok(mt.rcptto(conn, addr), "rcptto")
 	expect(conn, want, "rcpt " .. addr)
 end
+
+-- Waits until the log holds a line containing text (plain): a stage whose
+-- reply the filter waived (SMFIP_NR_*) gives the script nothing to wait on.
+function wait_log(text)
+	for _ = 1, 400 do
+		local f = io.open(DIR .. "/log.jsonl", "r")
+		if f ~= nil then
+			local all = f:read("a")
+			f:close()
+			if all ~= nil and string.find(all, text, 1, true) then
+				return
+			end
+		end
+		mt.sleep(0.025)
+	end
+	fail("the log never showed " .. text)
+end

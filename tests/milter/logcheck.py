@@ -30,7 +30,8 @@ FIELDS = {
     "rcpt": ["txn", "rcpt", "relay", "verdict", "reason", "auth"],
     "data": ["txn"],
     "eoh": ["txn"],
-    "eom": ["txn", "queue_id", "size", "headers", "verdict"],
+    # "headers" only when the filter asked for headers (auth_results)
+    "eom": ["txn", "queue_id", "size", "verdict"],
     "abort": ["txn"],
     "unknown": ["command"],
     "anomaly": ["kind", "detail"],
