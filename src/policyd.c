@@ -482,11 +482,7 @@ apply(struct psess *ps, const struct policyreq *req, int created,
 	} else if (strcmp(stage, "DATA") == 0 && ps->in_txn) {
 		session_on_data(s);
 	} else if (strcmp(stage, "END-OF-MESSAGE") == 0 && ps->in_txn) {
-		const char *size = policyreq_get(req, PREQ_SIZE);
-
-		if (nonempty(size) && strspn(size, "0123456789") == strlen(size)
-		    && strlen(size) < 16)
-			session_on_body(s, (size_t)strtoull(size, NULL, 10));
+		session_set_msg_size(s, policyreq_get(req, PREQ_SIZE));
 		session_on_eom(s, policyreq_get(req, PREQ_QUEUE_ID));
 		ps->in_txn = 0;
 	}
