@@ -41,8 +41,21 @@ class Milter:
         self.s.connect(path)
         # offer everything (actions 0x1ff, all protocol steps)
         self.send(b"O", struct.pack(">III", 6, 0x1FF, 0x1FFFFF))
-        cmd, _ = self.recv()
+        cmd, data = self.recv()
         assert cmd == b"O", cmd
+        # as an MTA does: no reply awaited where the filter waived it, and
+        # no stage sent that it asked to skip
+        self.proto = struct.unpack(">III", data[:12])[2]
+
+    # the stages whose reply the filter may waive (SMFIP_NR_*), and the
+    # stages it may ask the MTA to skip (SMFIP_NO*)
+    NO_REPLY = {b"C": 0x1000, b"H": 0x2000, b"M": 0x4000, b"R": 0x8000,
+                b"T": 0x10000, b"U": 0x20000, b"N": 0x40000, b"B": 0x80000,
+                b"L": 0x80}
+    SKIPPED = {b"B": 0x10, b"L": 0x20, b"N": 0x40}
+
+    def skipped(self, cmd):
+        return bool(self.proto & self.SKIPPED.get(cmd, 0))
 
     def send(self, cmd, data=b""):
         self.s.sendall(struct.pack(">I", len(data) + 1) + cmd + data)
@@ -63,7 +76,12 @@ class Milter:
         return buf
 
     def ask(self, cmd, data=b""):
+        """The filter's reply, None when it waived it or skips the stage."""
+        if self.skipped(cmd):
+            return None
         self.send(cmd, data)
+        if self.proto & self.NO_REPLY.get(cmd, 0):
+            return None
         return self.recv()[0]
 
     def macro(self, stage, **kv):
@@ -154,7 +172,8 @@ def test_drops(d):
         m.rcpt("<bob@example.org>")
         m.ask(b"T")
         m.ask(b"L", b"Subject\0hello\0")
-        m.send(b"B", b"partial body")   # no reply awaited: cut mid-body
+        if not m.skipped(b"B"):
+            m.send(b"B", b"partial body")   # no reply awaited: cut mid-body
         m.drop()
         # dropped in the middle of a packet
         m = Milter(sock)
@@ -169,9 +188,16 @@ def test_drops(d):
         ok(m.rcpt("<x@remote.test>") == b"y", "next session refused as before")
         m.send(b"Q")
         m.drop()
-        ok(wait_for(lambda: sum(1 for e in lines(log)
-                                if e["event"] == "close") == 4),
-           "a close line for every dropped session")
+        # libmilter's worker pool may see the third connection's hang-up
+        # before it reads the connect packet waiting in the socket, and
+        # then ends it without any callback: that session may have no
+        # lines at all. Every session that has lines has a close line.
+        def closed():
+            ev = lines(log)
+            opened = {e["session"] for e in ev if e["event"] == "connect"}
+            shut = {e["session"] for e in ev if e["event"] == "close"}
+            return len(opened) >= 3 and opened == shut
+        ok(wait_for(closed), "a close line for every dropped session")
         ev = lines(log)
         # every line of a session, not only its verdicts: no auth field
         # set, and alice's login nowhere; the first session, alice's own,
