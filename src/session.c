@@ -817,8 +817,8 @@ session_on_mail(struct sg_session *s, const char *sender,
 	if (checked) {
 		evlog_text(&l, "verdict", verdict_name(res->verdict));
 		if (logreply[0])
-			evlog_str(&l, "reply", logreply);
-		evlog_str(&l, "reason", reason);
+			evlog_text(&l, "reply", logreply);
+		evlog_text(&l, "reason", reason);
 	}
 	evlog_end(&l);
 
@@ -1304,7 +1304,7 @@ session_on_eom(struct sg_session *s, const char *queue_id)
 		evlog_text(&l, "reason", s->eom_refused);
 	} else if (s->hold) {
 		evlog_text(&l, "verdict", "hold");
-		evlog_str(&l, "reason", s->hold_why);
+		evlog_text(&l, "reason", s->hold_why);
 		if (s->cfg->auth_results && (s->sees & SG_SEES_HEADERS))
 			evlog_int(&l, "ar_deleted", (long long)s->ar_deleted);
 	} else {
