@@ -13,8 +13,11 @@
  *	gives it socket_mode and the user's group. Then it detaches (unless
  *	-f), writes its pid, drops privileges for good, starts the metrics
  *	threads, and hands control to libmilter until SIGTERM or SIGINT,
- *	then exits 0. No callback ever runs as root when a user is
- *	configured.
+ *	then exits 0. With policy_listen, the policy-delegation server
+ *	(policyd.c) opens its socket beside the milter's and runs in
+ *	threads of its own; with socket = none there is no milter and the
+ *	main thread itself waits for the signal. No callback ever runs as
+ *	root when a user is configured.
  *
  *	SIGUSR1 reloads the configuration and reopens the log files (see
  *	runtime.c); a thread of its own waits for it, because libmilter's
@@ -57,6 +60,7 @@
 #include "limitcli.h"
 #include "metricsd.h"
 #include "milter.h"
+#include "policyd.h"
 #include "ratelimit.h"
 #include "runtime.h"
 #include "session.h"
@@ -163,6 +167,25 @@ start_reload_thread(void)
 	pthread_detach(th);
 }
 
+/*
+ * Without the milter (socket = none) nobody runs libmilter's signal
+ * thread: wait for SIGTERM or SIGINT (or SIGHUP, which stops libmilter
+ * too) here; start_reload_thread() blocked them in every thread.
+ */
+static void
+wait_for_stop(void)
+{
+	sigset_t set;
+	int	sig;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	while (sigwait(&set, &sig) != 0)
+		;
+}
+
 /* Gives the log files to the user the daemon becomes, for reopening. */
 static void
 chown_logs(const struct sg_config *cfg, const struct daemon_ugid *id)
@@ -187,7 +210,8 @@ main(int argc, char **argv)
 	char	err[1024];
 	char	*sockpath = NULL, *pidpath = NULL;
 	mode_t	 oldmask;
-	int	c, foreground = 0, check = 0, rc, pidfd = -1;
+	int	c, foreground = 0, check = 0, rc = MI_SUCCESS, pidfd = -1;
+	int	milter, policy;
 	int	limits_list = 0;
 	const char *limits_reset = NULL;
 	struct ratelimit *rl;
@@ -276,6 +300,8 @@ main(int argc, char **argv)
 		msg_warn("local_domains and relay_domains are empty: every "
 		    "recipient with a domain counts as a relay attempt");
 
+	milter = strcmp(cfg->socket, "none") != 0;
+	policy = cfg->policy_listen != NULL;
 	if (daemon_ugid_lookup(cfg->user, cfg->group, &id, err, sizeof(err)) < 0)
 		msg_fatal("%s", err);
 	if ((log = evlog_open(cfg, foreground, err, sizeof(err))) == NULL)
@@ -289,24 +315,29 @@ main(int argc, char **argv)
 	    sizeof(err)) < 0)
 		msg_fatal("%s", err);
 
-	upath = sock_unix_path(cfg->socket);
-	if (sock_prepare(cfg->socket, err, sizeof(err)) < 0)
-		msg_fatal("%s", err);
-	if (smfi_setconn(cfg->socket) != MI_SUCCESS)
-		msg_fatal("socket %s: smfi_setconn failed", cfg->socket);
-	if (cfg->milter_timeout > 0)
-		smfi_settimeout(cfg->milter_timeout);
-	if (milter_register() != MI_SUCCESS)
-		msg_fatal("smfi_register failed");
-	/* the socket is born with its mode: no moment with another one */
-	oldmask = umask(~cfg->socket_mode & 0777);
-	if (smfi_opensocket(false) != MI_SUCCESS)
-		msg_fatal("socket %s: cannot open (in use, or no permission)",
-		    cfg->socket);
-	umask(oldmask);
-	if (sock_finish(cfg->socket, cfg->socket_mode,
-	    id.change ? id.uid : (uid_t)-1, id.change ? id.gid : (gid_t)-1,
-	    err, sizeof(err)) < 0)
+	upath = milter ? sock_unix_path(cfg->socket) : NULL;
+	if (milter) {
+		if (sock_prepare(cfg->socket, err, sizeof(err)) < 0)
+			msg_fatal("%s", err);
+		if (smfi_setconn(cfg->socket) != MI_SUCCESS)
+			msg_fatal("socket %s: smfi_setconn failed", cfg->socket);
+		if (cfg->milter_timeout > 0)
+			smfi_settimeout(cfg->milter_timeout);
+		if (milter_register() != MI_SUCCESS)
+			msg_fatal("smfi_register failed");
+		/* the socket is born with its mode: no moment with another one */
+		oldmask = umask(~cfg->socket_mode & 0777);
+		if (smfi_opensocket(false) != MI_SUCCESS)
+			msg_fatal("socket %s: cannot open (in use, or no "
+			    "permission)", cfg->socket);
+		umask(oldmask);
+		if (sock_finish(cfg->socket, cfg->socket_mode, id.change ?
+		    id.uid : (uid_t)-1, id.change ? id.gid : (gid_t)-1, err,
+		    sizeof(err)) < 0)
+			msg_fatal("%s", err);
+	}
+	if (policy && policyd_open(cfg, id.change ? id.uid : (uid_t)-1,
+	    id.change ? id.gid : (gid_t)-1, err, sizeof(err)) < 0)
 		msg_fatal("%s", err);
 
 	if (!foreground && daemon_detach(err, sizeof(err)) < 0)
@@ -333,7 +364,13 @@ main(int argc, char **argv)
 	start_reload_thread();
 	if (metricsd_start(err, sizeof(err)) < 0)
 		msg_fatal("%s", err);
-	rc = smfi_main();
+	if (policy && policyd_start(err, sizeof(err)) < 0)
+		msg_fatal("%s", err);
+	if (milter)
+		rc = smfi_main();
+	else
+		wait_for_stop();
+	policyd_stop();
 
 	msg_info("sessguard stopping%s", rc == MI_SUCCESS ? "" :
 	    " (libmilter reported a failure)");

@@ -6,7 +6,8 @@
 #   reload   SIGUSR1 with a broken, then a good configuration, again and
 #            again, under load: no session dropped or answered wrongly;
 #   tsan     the daemon built with ThreadSanitizer under 200 concurrent
-#            sessions: zero reports.
+#            sessions, and the policy front end's protocol tests (1,000
+#            connections, a session shared by two): zero reports.
 # The long soak: SOAK_SESSIONS=1000000 sh tests/stress/run.sh soak
 # Ends with "N passed, N failed".
 set -u
@@ -120,7 +121,7 @@ tsan() {
 	# ThreadSanitizer build of the daemon, straight from the sources
 	if ! gcc -fsanitize=thread -O1 -g -D_GNU_SOURCE -DPACKAGE_VERSION='"tsan"' \
 	    -I src $(pkg-config --cflags libmicrohttpd) src/*.c src/util/*.c \
-	    -o "$bin" -lmilter $(pkg-config --libs libmicrohttpd libcrypto) -lcdb -lpthread \
+	    -o "$bin" -lmilter $(pkg-config --libs libmicrohttpd libcrypto) -lcdb -lhiredis -lm -lpthread \
 	    2>"$dir/tsan-build.err"; then
 		bad "tsan: build failed: $(head -5 "$dir/tsan-build.err")"
 		return
@@ -137,6 +138,14 @@ tsan() {
 	stop
 	[ $st -eq 0 ] && ok "tsan: 200 concurrent sessions, every reply right" ||
 	    bad "tsan: load: $(tail -3 "$dir/tload.out")"
+	# the policy front end's threads: its protocol tests on the same build
+	if TSAN_OPTIONS="log_path=$dir/tsan halt_on_error=0" SESSGUARD=$bin \
+	    python3 tests/policy/t-policy.py concurrent shared sessions \
+	    reconnect slow quitter idle > "$dir/tpolicy.out" 2>&1; then
+		ok "tsan: policy front end, $(tail -1 "$dir/tpolicy.out")"
+	else
+		bad "tsan: policy: $(grep -m3 'not ok' "$dir/tpolicy.out")"
+	fi
 	# Reports with a frame in our sources count. Debian's libmilter (not
 	# instrumented) races with itself while it shuts down (mi_listener,
 	# mi_stop_milters, its control thread at exit): those are listed, not
