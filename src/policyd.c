@@ -72,8 +72,11 @@
  *	- protocol_state RCPT: rcpt with <recipient>; DATA: data;
  *	  END-OF-MESSAGE: eom with queue_id and size.
  *	Replies: a permitted recipient, a would_reject (monitor) and every
- *	stage other than RCPT get DUNNO (never OK); a refusal gets the
- *	relay_reply text with its reason, as the milter sets it; when no
+ *	stage other than RCPT and MAIL get DUNNO (never OK); a refusal gets
+ *	the relay_reply text with its reason, as the milter sets it; the
+ *	sender/login check (SPEC section 8) answers at MAIL, and at every
+ *	RCPT of a transaction whose sender it refused, with sender_reply; a
+ *	recipient that limit_action = hold accepts gets HOLD; when no
  *	session can be had (out of memory, an unusable key) an RCPT gets
  *	451 4.3.0. Every reply is one line of valid UTF-8.
  * DIAGNOSTICS
@@ -125,6 +128,7 @@ struct psess {
 	char		 pid[24];	/* "" until an instance names it */
 	char		 instance[128];	/* of the current transaction */
 	int		 in_txn;
+	struct sg_rcpt_result mail;	/* the transaction's sender check */
 	char		 helo[256];
 	int		 tls;		/* TLS state of the last request */
 	int		 busy;		/* a request is using it */
@@ -427,7 +431,13 @@ bracketed(struct strbuf *sb, const char *addr)
 	return strbuf_str(sb);
 }
 
-/* Applies one request to its session; res is set at RCPT. */
+/*
+ * Applies one request to its session; res is set at RCPT, and at MAIL by
+ * the sender/login check. A transaction whose sender the check refused
+ * answers each RCPT with that refusal (the mail line says why) without a
+ * relay decision: Postfix asks at RCPT where the milter would have refused
+ * MAIL, and such a recipient must not count against a rate limit.
+ */
 static void
 apply(struct psess *ps, const struct policyreq *req, int created,
     struct sg_rcpt_result *res)
@@ -471,14 +481,20 @@ apply(struct psess *ps, const struct policyreq *req, int created,
 	if ((nonempty(inst) && strcmp(inst, ps->instance) != 0)
 	    || (!ps->in_txn && strcmp(stage, "RCPT") == 0)) {
 		conn_on_mail(ps->sc, bracketed(&sb, policyreq_get(req,
-		    PREQ_SENDER)), NULL, 0, &says);
+		    PREQ_SENDER)), NULL, 0, &says, &ps->mail);
 		snprintf(ps->instance, sizeof(ps->instance), "%s", inst);
 		ps->in_txn = 1;
 	}
 
-	if (strcmp(stage, "RCPT") == 0) {
+	if (strcmp(stage, "RCPT") == 0 && ps->in_txn
+	    && (ps->mail.verdict == VERDICT_REJECT
+	    || ps->mail.verdict == VERDICT_TEMPFAIL)) {
+		*res = ps->mail;
+	} else if (strcmp(stage, "RCPT") == 0) {
 		session_on_rcpt(s, bracketed(&sb, policyreq_get(req,
 		    PREQ_RECIPIENT)), NULL, 0, 0, &says, res);
+	} else if (strcmp(stage, "MAIL") == 0 && ps->in_txn) {
+		*res = ps->mail;
 	} else if (strcmp(stage, "DATA") == 0 && ps->in_txn) {
 		session_on_data(s);
 	} else if (strcmp(stage, "END-OF-MESSAGE") == 0 && ps->in_txn) {
@@ -489,13 +505,18 @@ apply(struct psess *ps, const struct policyreq *req, int created,
 	strbuf_free(&sb);
 }
 
-/* The action for a recipient verdict. */
+/*
+ * The action for a recipient (or sender) verdict; a recipient that
+ * limit_action = hold accepted puts the message on hold (SPEC section 8).
+ */
 static void
 rcpt_action(const struct sg_rcpt_result *res, char *buf, size_t size)
 {
 	if (res->verdict == VERDICT_REJECT || res->verdict == VERDICT_TEMPFAIL)
 		snprintf(buf, size, "%s%s%s %s", res->code,
 		    res->xcode[0] ? " " : "", res->xcode, res->text);
+	else if (res->hold)
+		snprintf(buf, size, "HOLD rate limit exceeded");
 	else
 		snprintf(buf, size, "DUNNO");
 }
@@ -509,12 +530,13 @@ handle(struct pclient *c, const struct policyreq *req)
 	struct sg_rcpt_result res;
 	const char *inst = policyreq_get(req, PREQ_INSTANCE);
 	char	action[SG_REPLY_TEXT_MAX + 32];
-	int	rcpt;
+	int	rcpt, mail;
 	size_t	pidlen = strcspn(inst, ".");
 
 	memset(&lk, 0, sizeof(lk));
 	memset(&res, 0, sizeof(res));
 	rcpt = strcmp(policyreq_get(req, PREQ_PROTOCOL_STATE), "RCPT") == 0;
+	mail = strcmp(policyreq_get(req, PREQ_PROTOCOL_STATE), "MAIL") == 0;
 	lk.addr = policyreq_get(req, PREQ_CLIENT_ADDRESS);
 	lk.port = policyreq_get(req, PREQ_CLIENT_PORT);
 	if (req->ndup)
@@ -545,7 +567,7 @@ handle(struct pclient *c, const struct policyreq *req)
 		pthread_mutex_unlock(&tab_lock);
 	} else if (rcpt)
 		session_rcpt_unchecked(&res);
-	if (rcpt)
+	if (rcpt || (mail && ps != NULL))
 		rcpt_action(&res, action, sizeof(action));
 	else
 		snprintf(action, sizeof(action), "DUNNO");

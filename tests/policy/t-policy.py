@@ -811,9 +811,57 @@ def t_inet():
     ok(not os.path.exists(u.addr), "unix socket removed at stop")
 
 
+def t_sender_limits():
+    """SPEC section 8 through this front end: the sender/login check
+    answers at MAIL (and at each RCPT of that transaction), a rate limit
+    with limit_action = hold answers HOLD; the log as the milter's."""
+    smap = os.path.join(HERE, "..", "milter", "t-sender.map")
+    d = Daemon("sender", BASE + "sender_login_maps = file:%s\n"
+               "sender_login_check = authenticated\nlimit_store = memory\n"
+               "limit_login_recipients = 1/1h\nlimit_action = hold\n" % smap)
+    c = d.conn()
+    refused = (b"action=553 5.7.1 Sender address rejected: not owned by "
+               b"user bob\n\n")
+    r = c.ask(request(protocol_state="MAIL", recipient="",
+                      sasl_username="bob", sasl_method="PLAIN"))
+    ok(r == refused, "sender of another login refused at MAIL (%r)" % r)
+    r = c.ask(request(sasl_username="bob", sasl_method="PLAIN"))
+    ok(r == refused, "... and at its RCPT (%r)" % r)
+    inst = "4d2.6578a1b2.3e8a1.1"
+    r = c.ask(request(protocol_state="MAIL", recipient="", instance=inst,
+                      sender="shared@example.org", sasl_username="bob",
+                      sasl_method="PLAIN"))
+    ok(r == DUNNO, "a sender the login shares: DUNNO (%r)" % r)
+    r = c.ask(request(instance=inst, sender="shared@example.org",
+                      sasl_username="bob", sasl_method="PLAIN"))
+    ok(r == DUNNO, "first relay recipient within the limit: DUNNO (%r)" % r)
+    r = c.ask(request(instance=inst, sender="shared@example.org",
+                      recipient="carol@remote.test", sasl_username="bob",
+                      sasl_method="PLAIN"))
+    ok(r == b"action=HOLD rate limit exceeded\n\n",
+       "over the limit with limit_action = hold: HOLD (%r)" % r)
+    c.close()
+    lines = d.stop()
+    mails = [l for l in lines if l["event"] == "mail"]
+    rcpts = [l for l in lines if l["event"] == "rcpt"]
+    kinds = [l["kind"] for l in lines if l["event"] == "anomaly"]
+    ok(len(mails) == 2 and mails[0].get("verdict") == "reject"
+       and mails[0].get("reply") == "553 5.7.1 Sender address rejected: "
+       "not owned by user bob" and "not owned by login bob"
+       in mails[0].get("reason", "") and mails[1].get("verdict") == "accept",
+       "mail lines: verdict, reply, reason (%r)" % mails)
+    ok(len(rcpts) == 2 and rcpts[0].get("limit", {}).get("key") ==
+       "login:bob" and rcpts[1]["verdict"] == "accept"
+       and "limit_action hold" in rcpts[1]["reason"],
+       "rcpt lines: the refused sender's recipient is not decided again; "
+       "the limit object (%r)" % rcpts)
+    ok(kinds == ["limit_exceeded"], "anomaly limit_exceeded (%r)" % kinds)
+
+
 SCENARIOS = [t_replies, t_monitor, t_tempfail, t_carried, t_authparam,
              t_starttls, t_starttls_rcpt, t_sessions, t_reconnect, t_idle, t_malformed,
-             t_concurrent, t_slow, t_quitter, t_shared, t_inet]
+             t_concurrent, t_slow, t_quitter, t_shared, t_inet,
+             t_sender_limits]
 
 
 def main():
