@@ -6,14 +6,15 @@
  *
  *	struct sg_conn *conn_open(front)
  *	struct sg_session *conn_session(c)
- *	void conn_on_mail(c, sender, params, nparams, says)
+ *	void conn_on_mail(c, sender, params, nparams, says, res)
  *	void conn_close(c, how)
  *	void conn_free(c)
  * DESCRIPTION
  *	What every front end holds for one SMTP connection: the session and
  *	the configuration snapshot (runtime_acquire()) it uses, taken at
- *	conn_open(). conn_on_mail() renews the snapshot before it reports
- *	the MAIL: a reload applies from the next transaction and never in
+ *	conn_open(), and the daemon's rate-limit engine
+ *	(runtime_ratelimit()). conn_on_mail() renews the snapshot before it
+ *	reports the MAIL: a reload applies from the next transaction and never in
  *	the middle of one.
  *
  *	conn_close() reports the end of the connection to the session and
@@ -46,6 +47,7 @@ conn_open(const struct sg_front *front)
 		conn_free(c);
 		return NULL;
 	}
+	session_set_ratelimit(c->session, runtime_ratelimit());
 	return c;
 }
 
@@ -74,10 +76,10 @@ refresh_config(struct sg_conn *c)
 
 void
 conn_on_mail(struct sg_conn *c, const char *sender, const char *const *params,
-    size_t nparams, const struct sg_mta_says *says)
+    size_t nparams, const struct sg_mta_says *says, struct sg_rcpt_result *res)
 {
 	refresh_config(c);
-	session_on_mail(c->session, sender, params, nparams, says);
+	session_on_mail(c->session, sender, params, nparams, says, res);
 }
 
 void

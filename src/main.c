@@ -57,6 +57,7 @@
 #include "limitcli.h"
 #include "metricsd.h"
 #include "milter.h"
+#include "ratelimit.h"
 #include "runtime.h"
 #include "session.h"
 #include "util/daemon.h"
@@ -189,6 +190,7 @@ main(int argc, char **argv)
 	int	c, foreground = 0, check = 0, rc, pidfd = -1;
 	int	limits_list = 0;
 	const char *limits_reset = NULL;
+	struct ratelimit *rl;
 
 	block_signals();
 	msg_init("sessguard", 0);
@@ -323,6 +325,10 @@ main(int argc, char **argv)
 	if ((upath && (sockpath = strdup(upath)) == NULL)
 	    || (cfg->pidfile && (pidpath = strdup(cfg->pidfile)) == NULL))
 		msg_fatal("out of memory");
+	/* the store keys are restart-only: one engine for the daemon's life */
+	if ((rl = ratelimit_create(cfg, err, sizeof(err))) == NULL)
+		msg_fatal("limit_store %s: %s", cfg->limit_store, err);
+	runtime_set_ratelimit(rl);
 	runtime_init(cfg, log, cfgpath, sockopt);
 	start_reload_thread();
 	if (metricsd_start(err, sizeof(err)) < 0)
@@ -339,6 +345,8 @@ main(int argc, char **argv)
 	if (evlog_lost(log))
 		msg_warn("%llu log lines were lost", evlog_lost(log));
 	runtime_shutdown();
+	runtime_set_ratelimit(NULL);
+	ratelimit_free(rl);
 	evlog_close(log);
 	free(sockpath);
 	free(pidpath);

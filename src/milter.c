@@ -3,7 +3,6 @@
  *	milter - libmilter callbacks, translated to session events
  * SYNOPSIS
  *	#include "milter.h"
-#include "runtime.h"
  *
  *	int milter_register(void)
  * DESCRIPTION
@@ -59,7 +58,13 @@
  *	get_says()).
  *
  *	A permitted recipient gets SMFIS_CONTINUE, never SMFIS_ACCEPT, which
- *	would end filtering of the whole message.
+ *	would end filtering of the whole message. MAIL and RCPT answer what
+ *	the core says (session.c: the sender/login check at MAIL, the relay
+ *	decision and the rate limits at RCPT); a transaction that
+ *	limit_action = hold put over a limit (session_hold()) is quarantined
+ *	at end of message (smfi_quarantine, SMFIF_QUARANTINE is asked at
+ *	negotiation): Postfix puts it in its hold queue, Sendmail in its
+ *	quarantine.
  *
  *	libmilter also calls xxfi_abort when QUIT or a lost connection ends
  *	a transaction; an abort right before xxfi_close is therefore
@@ -70,7 +75,8 @@
  *	End of message answers TEMPFAIL (451 4.3.0), with a warning and the
  *	eom event's reason, when an Authentication-Results header claiming
  *	our authserv-id cannot be deleted (not recorded, or smfi_chgheader
- *	failed): such a message is never delivered.
+ *	failed), or when a message to be held cannot be quarantined (the MTA
+ *	did not grant SMFIF_QUARANTINE): such a message is never delivered.
  *
  *	A connection whose session cannot be allocated gets a warning and
  *	TEMPFAIL at the first stage that has a reply: RCPT, or connect,
@@ -97,6 +103,8 @@
 #include "util/msg.h"
 
 #define MAX_ARGS	64	/* ESMTP parameters kept of one MAIL/RCPT */
+#define AR_TEXT	"Authentication-Results that claim this server cannot be " \
+		"removed; try again later"
 
 /*
  * The SASL macros, read only as this event's own report. libmilter keeps
@@ -202,7 +210,7 @@ mlfi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 {
 	struct conn *c = smfi_getpriv(ctx);
 	unsigned long want = SMFIP_RCPT_REJ | SMFIP_NOBODY;
-	unsigned long acts = SMFIF_SETSYMLIST;
+	unsigned long acts = SMFIF_SETSYMLIST | SMFIF_QUARANTINE;
 	int	hdrs = want_headers();
 
 	(void)f2;
@@ -353,12 +361,14 @@ mlfi_helo(SMFICTX *ctx, char *helo)
 	return reply(ctx, SMFIP_NR_HELO, SMFIS_CONTINUE);
 }
 
+static sfsistat answer(SMFICTX *, const struct sg_rcpt_result *);
 
 static sfsistat
 mlfi_envfrom(SMFICTX *ctx, char **argv)
 {
 	struct sg_session *s = get_session(ctx);
 	struct conn *c = smfi_getpriv(ctx);
+	struct sg_rcpt_result res;
 	struct sg_mta_says says;
 	size_t	n = count_args(argv);
 
@@ -366,8 +376,9 @@ mlfi_envfrom(SMFICTX *ctx, char **argv)
 		return reply(ctx, SMFIP_NR_MAIL, SMFIS_TEMPFAIL);
 	get_says(ctx, STAGE_MAIL, &says);
 	conn_on_mail(c->core, n > 0 ? argv[0] : NULL,
-	    (const char *const *)argv + (n > 0), n > 0 ? n - 1 : 0, &says);
-	return reply(ctx, SMFIP_NR_MAIL, SMFIS_CONTINUE);
+	    (const char *const *)argv + (n > 0), n > 0 ? n - 1 : 0, &says,
+	    &res);
+	return reply(ctx, SMFIP_NR_MAIL, answer(ctx, &res));
 }
 
 /* smfi_setreply() formats the text: no CR/LF, '%' doubled, bounded. */
@@ -390,6 +401,24 @@ set_reply(SMFICTX *ctx, const struct sg_rcpt_result *res)
 		    res->code, res->xcode);
 }
 
+/*
+ * The core's answer to MAIL or RCPT: a refusal with its reply (the status
+ * follows the reply code: smfi_setreply takes 4xx only with TEMPFAIL),
+ * else continue.
+ */
+static sfsistat
+answer(SMFICTX *ctx, const struct sg_rcpt_result *res)
+{
+	switch (res->verdict) {
+	case VERDICT_REJECT:
+	case VERDICT_TEMPFAIL:
+		set_reply(ctx, res);
+		return res->code[0] == '4' ? SMFIS_TEMPFAIL : SMFIS_REJECT;
+	default:
+		return SMFIS_CONTINUE;
+	}
+}
+
 static sfsistat
 mlfi_envrcpt(SMFICTX *ctx, char **argv)
 {
@@ -410,16 +439,7 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
 	session_on_rcpt(s, n > 0 ? argv[0] : NULL,
 	    (const char *const *)argv + (n > 0), n > 0 ? n - 1 : 0,
 	    mailer != NULL && strcmp(mailer, "error") == 0, &says, &res);
-	switch (res.verdict) {
-	case VERDICT_REJECT:
-		set_reply(ctx, &res);
-		return SMFIS_REJECT;
-	case VERDICT_TEMPFAIL:
-		set_reply(ctx, &res);
-		return SMFIS_TEMPFAIL;
-	default:
-		return SMFIS_CONTINUE;
-	}
+	return answer(ctx, &res);
 }
 
 static sfsistat
@@ -492,14 +512,13 @@ mlfi_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
  * deleted: delivering it would hand the forged header to the mailbox.
  */
 static sfsistat
-eom_refuse(SMFICTX *ctx, struct sg_session *s, const char *why)
+eom_refuse(SMFICTX *ctx, struct sg_session *s, const char *why,
+    const char *text)
 {
 	session_ar_failed(s, why);
 	msg_warn("session %s: message refused (tempfail): %s", session_id(s),
 	    why);
-	if (smfi_setreply(ctx, "451", "4.3.0", "Authentication-Results that "
-	    "claim this server cannot be removed; try again later")
-	    != MI_SUCCESS)
+	if (smfi_setreply(ctx, "451", "4.3.0", (char *)text) != MI_SUCCESS)
 		msg_warn("session %s: cannot set the reply", session_id(s));
 	session_on_eom(s, getsym(ctx, "i"));
 	return SMFIS_TEMPFAIL;
@@ -510,7 +529,7 @@ mlfi_eom(SMFICTX *ctx)
 {
 	struct sg_session *s = get_session(ctx);
 	struct sg_ar_plan plan;
-	char	why[sizeof(plan.why)];
+	char	why[sizeof(plan.why)], hold[256];
 	size_t	i;
 
 	if (s == NULL)
@@ -518,18 +537,24 @@ mlfi_eom(SMFICTX *ctx)
 	session_set_msg_size(s, getsym(ctx, "{msg_size}"));
 	session_ar_plan(s, &plan);
 	if (plan.refuse)
-		return eom_refuse(ctx, s, plan.why);
+		return eom_refuse(ctx, s, plan.why, AR_TEXT);
 	for (i = 0; i < plan.ndelete; i++)
 		if (smfi_chgheader(ctx, AUTHRES_NAME, (int)plan.delete[i],
 		    NULL) != MI_SUCCESS) {
 			snprintf(why, sizeof(why), "cannot delete "
 			    "Authentication-Results #%u", plan.delete[i]);
-			return eom_refuse(ctx, s, why);
+			return eom_refuse(ctx, s, why, AR_TEXT);
 		}
 	if (plan.add && smfi_insheader(ctx, 0, AUTHRES_NAME, plan.value)
 	    != MI_SUCCESS)
 		msg_warn("session %s: cannot add Authentication-Results",
 		    session_id(s));
+	/* limit_action = hold: a message the MTA would not hold is refused */
+	if (session_hold(s, hold, sizeof(hold))
+	    && smfi_quarantine(ctx, hold) != MI_SUCCESS)
+		return eom_refuse(ctx, s, "cannot hold the message (the MTA "
+		    "did not grant quarantine)", "Rate limit exceeded; "
+		    "try again later");
 	session_on_eom(s, getsym(ctx, "i"));
 	return SMFIS_CONTINUE;
 }
@@ -583,7 +608,8 @@ milter_register(void)
 	memset(&desc, 0, sizeof(desc));
 	desc.xxfi_name = "sessguard";
 	desc.xxfi_version = SMFI_VERSION;
-	desc.xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_SETSYMLIST;
+	desc.xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_SETSYMLIST
+	    | SMFIF_QUARANTINE;
 	desc.xxfi_connect = mlfi_connect;
 	desc.xxfi_helo = mlfi_helo;
 	desc.xxfi_envfrom = mlfi_envfrom;

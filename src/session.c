@@ -11,10 +11,12 @@
  *	void session_set_sees(s, sees), unsigned session_sees(s)
  *	void session_set_msg_size(s, size)
  *	int session_may_refuse_at_mail(cfg)
+ *	void session_set_ratelimit(s, rl)
+ *	int session_hold(s, why, size)
  *
  *	void session_on_connect(s, name, addr, port, daemon)
  *	void session_on_helo(s, helo, says)
- *	void session_on_mail(s, sender, params, nparams, says)
+ *	void session_on_mail(s, sender, params, nparams, says, result)
  *	void session_on_rcpt(s, rcpt, params, nparams, mta_rejected, says,
  *		result)
  *	void session_on_data(s), session_on_eoh(s), session_on_abort(s)
@@ -49,6 +51,24 @@
  *	Every event is numbered (seq, from 1) and logged through evlog. The
  *	relay decision at RCPT comes from policy_decide_rcpt(); the session
  *	adds the verdict (enforce or monitor), the SMTP reply and the reason.
+ *
+ *	SPEC section 8, for every front end alike. At MAIL, with
+ *	sender_login_check on, senderlogin_check() decides whether the
+ *	session's login may use the sender: the mail event then carries
+ *	verdict, reason (and reply when refusing), and session_on_mail()'s
+ *	result says what to answer (sender_reply; would_reject in mode
+ *	monitor; 451 4.3.0 when the map cannot be read). At RCPT, a relay
+ *	recipient that the relay decision permitted is counted by the
+ *	rate-limit engine given with session_set_ratelimit() (none: no
+ *	limits); over a limit, limit_action decides: tempfail (limit_reply,
+ *	%r the limit), hold (accept; session_hold() then says the
+ *	transaction is to be held: the milter quarantines at end of message,
+ *	the policy server answers HOLD, and the eom event says verdict
+ *	"hold") or monitor (accept). mode = monitor turns the tempfail into
+ *	would_reject and holds nothing. The rcpt event carries the limit
+ *	object whenever a limit was consulted; the anomalies limit_exceeded,
+ *	limit_store_down and limit_store_up follow it. A store that is down
+ *	with limit_store_down = tempfail answers 451 4.3.0.
  *
  *	session_ar_plan() says what end of message does with
  *	Authentication-Results when auth_results = yes (SPEC section 2,
@@ -101,6 +121,8 @@
 #include "authres.h"
 #include "metrics.h"
 #include "policy.h"
+#include "ratelimit.h"
+#include "senderlogin.h"
 #include "session.h"
 #include "util/ipaddr.h"
 
@@ -150,8 +172,13 @@ struct sg_session {
 	char		 eom_refused[200];	/* why eom answers tempfail */
 	unsigned long long txn_size;	/* body bytes counted */
 	unsigned long long size_declared;	/* MAIL SIZE= */
+	unsigned	 txn_counted;	/* relay recipients the limits counted */
+	int		 hold;		/* limit_action hold: hold the message */
+	char		 hold_why[300];	/* ... why (rate-limit reason) */
 	unsigned long long size_mta;	/* what the MTA reports at eom */
 	int		 size_have;	/* 1: size_declared set, 2: size_mta */
+
+	struct ratelimit *rl;		/* rate-limit engine, or NULL: no limits */
 
 	unsigned	 transactions;
 	unsigned	 resets;
@@ -245,16 +272,35 @@ session_sees(const struct sg_session *s)
 }
 
 /*
- * Whether some check of cfg can refuse at MAIL FROM. None can today: the
- * relay decision is made at RCPT. A check that refuses at MAIL (e.g. a
- * sender/login check) must make this return 1 when it is configured, so
- * that a front end keeps the MAIL reply.
+ * Whether some check of cfg can refuse at MAIL FROM: the sender/login
+ * check (SPEC section 8) when it is on. The relay decision and the rate
+ * limits are made at RCPT.
  */
 int
 session_may_refuse_at_mail(const struct sg_config *cfg)
 {
-	(void)cfg;
-	return 0;
+	return cfg != NULL && cfg->sender_login_check != SENDERLOGIN_OFF;
+}
+
+/* The rate-limit engine the session's relay recipients are counted in. */
+void
+session_set_ratelimit(struct sg_session *s, struct ratelimit *rl)
+{
+	s->rl = rl;
+}
+
+/*
+ * limit_action = hold: whether the current transaction is to be held
+ * (milter: quarantine at end of message; policy: HOLD), and why.
+ */
+int
+session_hold(const struct sg_session *s, char *why, size_t size)
+{
+	if (!s->hold)
+		return 0;
+	if (why != NULL && size > 0)
+		snprintf(why, size, "%s", s->hold_why);
+	return 1;
 }
 
 /* A decimal size, bounded; -1 when it is none. */
@@ -438,6 +484,9 @@ txn_clear(struct sg_session *s)
 	s->eom_refused[0] = '\0';
 	s->txn_size = 0;
 	s->size_have = 0;
+	s->txn_counted = 0;
+	s->hold = 0;
+	s->hold_why[0] = '\0';
 }
 
 enum auth_change {
@@ -655,16 +704,84 @@ auth_param(const char *const *params, size_t nparams,
 	return says && !empty(says->auth_param) ? says->auth_param : NULL;
 }
 
-/* sender: the MAIL FROM address as given; params: its ESMTP parameters. */
+static enum sg_counter sender_counter(enum sg_verdict);
+
+/*
+ * The sender/login check of SPEC section 8 for one MAIL: the verdict and
+ * the reply into res, the reason for the log into reason and the reply
+ * as the log shows it into logreply (pseudonymised like the rest of the
+ * line). Returns 0 when the check is off.
+ */
+static int
+check_sender(struct sg_session *s, const char *sender,
+    struct sg_rcpt_result *res, char *reason, size_t rsize, char *logreply,
+    size_t lsize)
+{
+	const struct sg_config *cfg = s->cfg;
+	struct senderlogin_result slr;
+	enum senderlogin_verdict v;
+	const char *login = s->auth.valid ? s->auth.user : NULL;
+	char	a[SHOWN_MAX], b[SHOWN_MAX], text[SG_REPLY_TEXT_MAX + 1];
+	const char *ss, *sl;
+
+	logreply[0] = '\0';
+	if (cfg->sender_login_check == SENDERLOGIN_OFF)
+		return 0;
+	v = senderlogin_check(cfg->sender_login_map, cfg->sender_login_check,
+	    sender, login, &slr);
+	ss = shown(s, sender, a);
+	sl = login ? shown(s, login, b) : NULL;
+	if (cfg->log_pseudonymize == PSEUDO_OFF)
+		snprintf(reason, rsize, "%s", slr.reason);
+	else
+		senderlogin_reason(&slr, ss, sl ? sl : "", 0, reason, rsize);
+	switch (v) {
+	case SENDERLOGIN_PERMIT:
+		res->verdict = VERDICT_ACCEPT;
+		break;
+	case SENDERLOGIN_ERROR:
+		res->verdict = VERDICT_TEMPFAIL;
+		strcpy(res->code, "451");
+		strcpy(res->xcode, "4.3.0");
+		snprintf(res->text, sizeof(res->text),
+		    "Temporary failure in sender check, try again later");
+		snprintf(logreply, lsize, "451 4.3.0 %s", res->text);
+		break;
+	case SENDERLOGIN_REFUSE:
+		res->verdict = cfg->mode == MODE_MONITOR ?
+		    VERDICT_WOULD_REJECT : VERDICT_REJECT;
+		memcpy(res->code, cfg->sender_reply.code, sizeof(res->code));
+		memcpy(res->xcode, cfg->sender_reply.xcode, sizeof(res->xcode));
+		senderlogin_reply(cfg->sender_reply.text, sender, login,
+		    res->text, sizeof(res->text));
+		senderlogin_reply(cfg->sender_reply.text, ss, sl, text,
+		    sizeof(text));
+		snprintf(logreply, lsize, "%s%s%s %s", res->code,
+		    res->xcode[0] ? " " : "", res->xcode, text);
+		break;
+	}
+	metrics_count(sender_counter(res->verdict));
+	return 1;
+}
+
+/*
+ * sender: the MAIL FROM address as given; params: its ESMTP parameters;
+ * res (may be NULL): the answer to MAIL, accept unless the sender/login
+ * check refuses (SPEC section 8).
+ */
 void
 session_on_mail(struct sg_session *s, const char *sender,
-    const char *const *params, size_t nparams, const struct sg_mta_says *says)
+    const char *const *params, size_t nparams, const struct sg_mta_says *says,
+    struct sg_rcpt_result *res)
 {
 	struct evline l;
 	struct sg_auth old;
+	struct sg_rcpt_result mine;
 	enum auth_change what;
 	const char *param;
-	char	buf[SHOWN_MAX];
+	char	buf[SHOWN_MAX], reason[1024];
+	char	logreply[SG_REPLY_TEXT_MAX + 32];
+	int	checked;
 	size_t	i;
 
 	note_tls(s, says);
@@ -681,6 +798,12 @@ session_on_mail(struct sg_session *s, const char *sender,
 
 	s->seq++;
 	what = note_auth(s, says, 1, s->seq, &old);
+	if (res == NULL)
+		res = &mine;
+	memset(res, 0, sizeof(*res));
+	res->verdict = VERDICT_ACCEPT;
+	checked = check_sender(s, sender ? sender : "", res, reason,
+	    sizeof(reason), logreply, sizeof(logreply));
 	evlog_begin(&l, s->log, &s->line, s->id, s->seq, "mail");
 	evlog_int(&l, "txn", s->txn);
 	evlog_str(&l, "sender", shown(s, sender, buf));
@@ -691,6 +814,12 @@ session_on_mail(struct sg_session *s, const char *sender,
 	put_auth(s, &l, "auth");
 	if (param)
 		evlog_str(&l, "auth_param", shown(s, param, buf));
+	if (checked) {
+		evlog_text(&l, "verdict", verdict_name(res->verdict));
+		if (logreply[0])
+			evlog_str(&l, "reply", logreply);
+		evlog_str(&l, "reason", reason);
+	}
 	evlog_end(&l);
 
 	if (!s->helo_seen && (s->front->sees & SG_SEES_HELO))
@@ -800,6 +929,22 @@ expand_reply(const struct sg_reply *r, const char *reason, char *out,
 }
 
 static enum sg_counter
+sender_counter(enum sg_verdict v)
+{
+	switch (v) {
+	case VERDICT_ACCEPT:
+		return M_SENDER_ACCEPT;
+	case VERDICT_REJECT:
+		return M_SENDER_REJECT;
+	case VERDICT_WOULD_REJECT:
+		return M_SENDER_WOULD_REJECT;
+	default:
+		break;
+	}
+	return M_SENDER_TEMPFAIL;
+}
+
+static enum sg_counter
 verdict_counter(enum sg_verdict v)
 {
 	switch (v) {
@@ -844,6 +989,141 @@ session_rcpt_unchecked(struct sg_rcpt_result *res)
 	metrics_count(M_RCPT_TEMPFAIL);
 }
 
+/* A limit key as the log shows it: the login of "login:NAME" pseudonymised. */
+static const char *
+shown_key(const struct sg_session *s, const char *key, char *buf)
+{
+	if (s->cfg->log_pseudonymize == PSEUDO_OFF
+	    || strncmp(key, "login:", 6) != 0)
+		return key;
+	memcpy(buf, key, 6);
+	pseudo_value(&s->cfg->log_key, s->cfg->log_pseudonymize, key + 6,
+	    buf + 6, SHOWN_MAX - 6);
+	return buf;
+}
+
+/*
+ * The rate limits (SPEC section 8) for a relay recipient that the relay
+ * decision permitted: counts it, or turns res into what limit_action says
+ * (tempfail; hold: accept and hold the message; monitor: accept and log),
+ * appending to reason. mode = monitor never refuses: a tempfail becomes
+ * would_reject and hold only logs.
+ */
+static void
+limit_rcpt(struct sg_session *s, struct sg_rcpt_result *res, char *reason,
+    size_t size, struct rl_result *rl)
+{
+	const struct sg_config *cfg = s->cfg;
+	int	monitor = cfg->mode == MODE_MONITOR;
+	size_t	n = strlen(reason);
+	char	r[300], key[SHOWN_MAX];
+	const char *action;
+
+	memset(rl, 0, sizeof(*rl));
+	rl->verdict = RL_NONE;
+	if (s->rl == NULL || !ratelimit_enabled(cfg))
+		return;
+	ratelimit_check(s->rl, cfg, s->auth.valid ? s->auth.user : NULL,
+	    s->client.family ? &s->client : NULL, s->txn_counted == 0, rl);
+	switch (rl->verdict) {
+	case RL_NONE:
+		metrics_limit(NULL, rl->exempt ? LIMIT_OUT_EXEMPT : LIMIT_OUT_NONE);
+		if (rl->exempt && n < size)
+			snprintf(reason + n, size - n, "; exempt from rate limits");
+		return;
+	case RL_ALLOW:
+		s->txn_counted++;
+		metrics_limit(rl->limit.name, LIMIT_OUT_ALLOW);
+		if (rl->local && n < size)
+			snprintf(reason + n, size - n, "; rate limits counted "
+			    "locally (store down)");
+		return;
+	case RL_UNAVAILABLE:
+		metrics_limit(NULL, LIMIT_OUT_UNAVAILABLE);
+		if (n < size)
+			snprintf(reason + n, size - n, "; rate-limit store "
+			    "unavailable%s%s", rl->store_error[0] ? ": " : "",
+			    rl->store_error);
+		res->verdict = monitor ? VERDICT_WOULD_REJECT : VERDICT_TEMPFAIL;
+		strcpy(res->code, "451");
+		strcpy(res->xcode, "4.3.0");
+		snprintf(res->text, sizeof(res->text), "Temporary failure in "
+		    "rate-limit check, try again later");
+		return;
+	case RL_OVER:
+		break;
+	}
+	switch (cfg->limit_action) {
+	case LIMIT_ACTION_TEMPFAIL:
+		action = monitor ? "would tempfail (mode monitor)" : "tempfail";
+		metrics_limit(rl->limit.name, LIMIT_OUT_TEMPFAIL);
+		res->verdict = monitor ? VERDICT_WOULD_REJECT : VERDICT_TEMPFAIL;
+		memcpy(res->code, cfg->limit_reply.code, sizeof(res->code));
+		memcpy(res->xcode, cfg->limit_reply.xcode, sizeof(res->xcode));
+		ratelimit_reason(rl, r, sizeof(r));
+		expand_reply(&cfg->limit_reply, r, res->text, sizeof(res->text));
+		break;
+	case LIMIT_ACTION_HOLD:
+		action = monitor ? "would hold (mode monitor)" : "hold";
+		metrics_limit(rl->limit.name, LIMIT_OUT_HOLD);
+		res->hold = !monitor;
+		break;
+	default:
+		action = "monitor";
+		metrics_limit(rl->limit.name, LIMIT_OUT_MONITOR);
+		break;
+	}
+	snprintf(r, sizeof(r), "%s over %s (%lu of %lu per %lu s)",
+	    shown_key(s, rl->limit.key, key), rl->limit.name, rl->limit.count,
+	    rl->limit.max, rl->limit.period_s);
+	if (n < size)
+		snprintf(reason + n, size - n, "; %s: limit_action %s", r, action);
+	if (res->hold && !s->hold) {
+		s->hold = 1;
+		snprintf(s->hold_why, sizeof(s->hold_why), "%s", r);
+	}
+}
+
+static void
+put_limit(struct sg_session *s, struct evline *l, const struct rl_result *rl)
+{
+	char	key[SHOWN_MAX];
+
+	if (!rl->consulted)
+		return;
+	evlog_obj_begin(l, "limit");
+	evlog_text(l, "name", rl->limit.name);
+	evlog_str(l, "key", shown_key(s, rl->limit.key, key));
+	evlog_int(l, "count", (long long)rl->limit.count);
+	evlog_int(l, "max", (long long)rl->limit.max);
+	evlog_int(l, "period_s", (long long)rl->limit.period_s);
+	evlog_obj_end(l);
+}
+
+static void
+limit_anomalies(struct sg_session *s, const struct rl_result *rl)
+{
+	char	key[SHOWN_MAX];
+
+	if (rl->store_change == RL_STORE_DOWN) {
+		metrics_limit_store(0);
+		anomaly(s, ANOMALY_LIMIT_STORE_DOWN, "rate-limit store %s "
+		    "unreachable%s%.200s; limit_store_down = %s",
+		    s->rl ? ratelimit_store_name(s->rl) : "?",
+		    rl->store_error[0] ? ": " : "", rl->store_error,
+		    s->cfg->limit_store_down == LIMIT_DOWN_LOCAL ? "local"
+		    : "tempfail");
+	} else if (rl->store_change == RL_STORE_UP) {
+		metrics_limit_store(1);
+		anomaly(s, ANOMALY_LIMIT_STORE_UP, "rate-limit store %s "
+		    "reachable again", s->rl ? ratelimit_store_name(s->rl) : "?");
+	}
+	if (rl->verdict == RL_OVER && rl->first_over)
+		anomaly(s, ANOMALY_LIMIT_EXCEEDED, "%s over %s (%lu of %lu per "
+		    "%lu s)", shown_key(s, rl->limit.key, key), rl->limit.name,
+		    rl->limit.count, rl->limit.max, rl->limit.period_s);
+}
+
 void
 session_on_rcpt(struct sg_session *s, const char *rcpt,
     const char *const *params, size_t nparams, int mta_rejected,
@@ -852,6 +1132,7 @@ session_on_rcpt(struct sg_session *s, const char *rcpt,
 	struct evline l;
 	struct sg_auth old;
 	struct policy_result pr;
+	struct rl_result rl;
 	enum auth_change what;
 	char	reason[1024], shownbuf[SHOWN_MAX];
 
@@ -867,12 +1148,15 @@ session_on_rcpt(struct sg_session *s, const char *rcpt,
 	    rcpt, s->auth.valid);
 	reason_policy(s, &pr, rcpt, reason, sizeof(reason));
 	memset(res, 0, sizeof(*res));
+	memset(&rl, 0, sizeof(rl));
 	if (mta_rejected) {
 		res->verdict = VERDICT_MTA_REJECTED;
 		snprintf(reason + strlen(reason), sizeof(reason) - strlen(reason),
 		    "; already rejected by the MTA");
 	} else if (pr.permitted) {
 		res->verdict = VERDICT_ACCEPT;
+		if (pr.relay)
+			limit_rcpt(s, res, reason, sizeof(reason), &rl);
 	} else {
 		res->verdict = s->cfg->mode == MODE_MONITOR ?
 		    VERDICT_WOULD_REJECT : VERDICT_REJECT;
@@ -899,8 +1183,10 @@ session_on_rcpt(struct sg_session *s, const char *rcpt,
 	}
 	evlog_text(&l, "reason", reason);
 	put_auth(s, &l, "auth");
+	put_limit(s, &l, &rl);
 	evlog_end(&l);
 	auth_anomalies(s, what, &old);
+	limit_anomalies(s, &rl);
 }
 
 static void
@@ -1009,6 +1295,11 @@ session_on_eom(struct sg_session *s, const char *queue_id)
 	if (s->eom_refused[0]) {
 		evlog_text(&l, "verdict", "tempfail");
 		evlog_text(&l, "reason", s->eom_refused);
+	} else if (s->hold) {
+		evlog_text(&l, "verdict", "hold");
+		evlog_str(&l, "reason", s->hold_why);
+		if (s->cfg->auth_results && (s->sees & SG_SEES_HEADERS))
+			evlog_int(&l, "ar_deleted", (long long)s->ar_deleted);
 	} else {
 		evlog_text(&l, "verdict", "accept");
 		if (s->cfg->auth_results && (s->sees & SG_SEES_HEADERS))

@@ -19,8 +19,10 @@ struct sg_session;
  *					the metrics here, nowhere else)
  *	session_on_connect(s, name, addr, port, daemon)
  *	session_on_helo(s, name, says)	each HELO/EHLO
- *	session_on_mail(s, sender, params, nparams, says)
- *					each MAIL FROM: starts a transaction
+ *	session_on_mail(s, sender, params, nparams, says, res)
+ *					each MAIL FROM: starts a transaction;
+ *					res (may be NULL): the answer to MAIL
+ *					(the sender/login check)
  *	session_on_rcpt(s, rcpt, params, nparams, mta_rejected, says, res)
  *					each RCPT TO: the relay decision
  *	session_on_data/eoh/header/body/eom, session_on_abort (RSET or any
@@ -51,8 +53,19 @@ struct sg_session;
  * the MTA reports (session_set_msg_size) or the client declared (SIZE=).
  *
  * session_may_refuse_at_mail(cfg): whether some check of cfg can refuse
- * at MAIL FROM; a front end that can waive the MAIL reply (milter
- * SMFIP_NR_MAIL) does so only when this says no.
+ * at MAIL FROM (sender_login_check on); a front end that can waive the
+ * MAIL reply (milter SMFIP_NR_MAIL) does so only when this says no.
+ *
+ * session_set_ratelimit(s, rl): the rate-limit engine (ratelimit.h) the
+ * relay recipients of s are counted in; none (the default): no limits.
+ * conn_open() gives every session the daemon's engine.
+ *
+ * session_hold(s, why, size): limit_action = hold put the current
+ * transaction over a limit: the front end asks the MTA to hold the
+ * message (milter: smfi_quarantine at end of message, with why as the
+ * reason; policy: action=HOLD). Each recipient accepted that way has
+ * res->hold set. Ask before session_on_eom(), which ends the
+ * transaction.
  */
 struct sg_tls_info {
 	const char *version;	/* e.g. TLSv1.3; set: the session is in TLS */
@@ -100,8 +113,10 @@ enum sg_verdict {
 
 #define SG_REPLY_TEXT_MAX	960
 
+/* The answer to one RCPT (or MAIL: the sender/login check). */
 struct sg_rcpt_result {
 	enum sg_verdict	verdict;
+	int		hold;	/* accepted, but hold the message */
 	char		code[4];
 	char		xcode[12];
 	char		text[SG_REPLY_TEXT_MAX + 1];
@@ -129,13 +144,17 @@ void	session_set_sees(struct sg_session *, unsigned);
 unsigned session_sees(const struct sg_session *);
 void	session_set_msg_size(struct sg_session *, const char *);
 int	session_may_refuse_at_mail(const struct sg_config *);
+struct ratelimit;
+void	session_set_ratelimit(struct sg_session *, struct ratelimit *);
+int	session_hold(const struct sg_session *, char *, size_t);
 
 void	session_on_connect(struct sg_session *, const char *, const char *,
 	    unsigned, const char *);
 void	session_on_helo(struct sg_session *, const char *,
 	    const struct sg_mta_says *);
 void	session_on_mail(struct sg_session *, const char *,
-	    const char *const *, size_t, const struct sg_mta_says *);
+	    const char *const *, size_t, const struct sg_mta_says *,
+	    struct sg_rcpt_result *);
 void	session_on_rcpt(struct sg_session *, const char *,
 	    const char *const *, size_t, int, const struct sg_mta_says *,
 	    struct sg_rcpt_result *);

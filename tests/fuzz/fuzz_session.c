@@ -929,7 +929,7 @@ do_mail(struct check *ck, struct sg_session *s, struct model *m,
 	}
 
 	session_on_mail(s, argc > 0 ? argv[0] : NULL, argv + (argc > 0),
-	    argc > 0 ? argc - 1 : 0, am);
+	    argc > 0 ? argc - 1 : 0, am, NULL);
 	line = check_lines(ck, s, m, w, nw, first, "mail");
 	if (line == NULL)
 		return;

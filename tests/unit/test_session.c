@@ -193,7 +193,7 @@ mail_auth(const char *sender, const char *user, const char *mech,
     const char *author)
 {
 	struct sg_mta_says says = { { NULL, NULL, NULL }, user, mech, author };
-	session_on_mail(s, sender, NULL, 0, &says);
+	session_on_mail(s, sender, NULL, 0, &says, NULL);
 }
 
 static void
@@ -201,7 +201,7 @@ mail_args(const char *sender, const char *arg)
 {
 	const char *params[] = { arg };
 
-	session_on_mail(s, sender, params, 1, NULL);
+	session_on_mail(s, sender, params, 1, NULL, NULL);
 }
 
 static enum sg_verdict
@@ -416,7 +416,7 @@ mail_tls(const char *sender, const char *user)
 	struct sg_mta_says says = {
 		{ "TLSv1.3", "TLS_AES_256_GCM_SHA384", "256" }, user,
 		user ? "PLAIN" : NULL, NULL };
-	session_on_mail(s, sender, NULL, 0, &says);
+	session_on_mail(s, sender, NULL, 0, &says, NULL);
 }
 
 START_TEST(s3_boundary_at_mail)
@@ -977,7 +977,7 @@ run_front(const struct sg_front *f, const char *client,
 		case 'm':
 			if (!policy)
 				session_on_mail(x, st[i].arg, NULL, 0,
-				    says_of(&says, login, st[i].tls));
+				    says_of(&says, login, st[i].tls), NULL);
 			break;
 		case 'a':
 			if (!policy)
@@ -1094,7 +1094,7 @@ START_TEST(fronts_policy_no_mail_without_helo)
 	struct sg_rcpt_result res;
 
 	session_on_connect(x, "c.example.net", "192.0.2.10", 40000, NULL);
-	session_on_mail(x, "<a@example.org>", NULL, 0, NULL);
+	session_on_mail(x, "<a@example.org>", NULL, 0, NULL, NULL);
 	session_on_rcpt(x, "<x@remote.test>", NULL, 0, 0, NULL, &res);
 	ck_assert_int_eq(res.verdict, VERDICT_REJECT);
 	session_on_close(x, NULL);
