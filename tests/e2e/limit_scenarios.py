@@ -496,7 +496,8 @@ def hold(ctx):
         plain = [k for k, v in sendmail_queue(mta).items() if v is None]
         check(any(ok_rcpt in queued_rcpts_sendmail(mta, k) for k in plain),
               "message 1 (within the limit) is not in the queue unquarantined")
-        for k in list(sendmail_queue(mta)):
+        for k in ([] if os.environ.get("E2E_KEEP", "") not in ("", "0")
+                  else list(sendmail_queue(mta))):
             for pre in ("hf", "qf", "df"):
                 try:
                     os.unlink(os.path.join(mta.queue_dir, pre + k))
