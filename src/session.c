@@ -1060,7 +1060,14 @@ limit_rcpt(struct sg_session *s, struct sg_rcpt_result *res, char *reason,
 		res->verdict = monitor ? VERDICT_WOULD_REJECT : VERDICT_TEMPFAIL;
 		memcpy(res->code, cfg->limit_reply.code, sizeof(res->code));
 		memcpy(res->xcode, cfg->limit_reply.xcode, sizeof(res->xcode));
-		ratelimit_reason(rl, r, sizeof(r));
+		{
+			/* as the log shows it (like relay_reply's %r) */
+			struct rl_result shown_rl = *rl;
+
+			snprintf(shown_rl.limit.key, sizeof(shown_rl.limit.key),
+			    "%s", shown_key(s, rl->limit.key, key));
+			ratelimit_reason(&shown_rl, r, sizeof(r));
+		}
 		expand_reply(&cfg->limit_reply, r, res->text, sizeof(res->text));
 		break;
 	case LIMIT_ACTION_HOLD:

@@ -11,6 +11,8 @@
 #include "config.h"
 #include "evlog.h"
 #include "metrics.h"
+#include "ratelimit.h"
+#include "senderlogin.h"
 #include "session.h"
 #include "jsoncheck.h"
 
@@ -1197,6 +1199,349 @@ START_TEST(pseudonymized_local_part)
 }
 END_TEST
 
+/* SPEC section 8: sender/login binding at MAIL, rate limits at RCPT. */
+
+/* A member of the limit object of a line, as text ("" when absent). */
+static const char *
+limit_field(const char *line, const char *key)
+{
+	static char obj[4096], out[1024];
+	const char *val;
+	size_t	vlen;
+	long long n;
+
+	ck_assert_ptr_nonnull(line);
+	if (json_get_raw(line, "limit", &val, &vlen) != 0)
+		return "";
+	ck_assert_uint_lt(vlen, sizeof(obj));
+	memcpy(obj, val, vlen);
+	obj[vlen] = '\0';
+	if (json_get_string(obj, key, out, sizeof(out)) == 0)
+		return out;
+	ck_assert_int_eq(json_get_int(obj, key, &n), 0);
+	snprintf(out, sizeof(out), "%lld", n);
+	return out;
+}
+
+static enum sg_verdict
+mail_as(const char *sender, const char *user, struct sg_rcpt_result *res)
+{
+	struct sg_mta_says says = { { NULL, NULL, NULL }, user, "PLAIN", NULL };
+
+	session_on_mail(s, sender, NULL, 0, user ? &says : NULL, res);
+	return res->verdict;
+}
+
+static void
+setup_sender(const char *mode, const char *extra)
+{
+	char	text[1024], err[256];
+
+	teardown();
+	snprintf(text, sizeof(text), "local_domains = example.org\n"
+	    "trusted_networks =\n%s", extra ? extra : "");
+	setup_with(text, LOG_LEVEL_COMMANDS);
+	/* the map as config.c would load it from sender_login_maps */
+	cfg->sender_login_map = senderlogin_map_text("t.map",
+	    "alice@example.org alice\nshared@example.org alice, bob\n"
+	    "@example.net carol\n", err, sizeof(err));
+	ck_assert_msg(cfg->sender_login_map != NULL, "map: %s", err);
+	ck_assert_int_eq(session_may_refuse_at_mail(cfg), 0);
+	cfg->sender_login_check = strcmp(mode, "strict") == 0 ?
+	    SENDERLOGIN_STRICT : strcmp(mode, "known") == 0 ?
+	    SENDERLOGIN_KNOWN : SENDERLOGIN_AUTHENTICATED;
+	ck_assert_int_eq(session_may_refuse_at_mail(cfg), 1);
+	connect4("192.0.2.10");
+	helo("phone");
+}
+
+START_TEST(sender_check_at_mail)
+{
+	struct sg_rcpt_result res;
+	unsigned long long rej = metrics_value(M_SENDER_REJECT);
+	unsigned long long acc = metrics_value(M_SENDER_ACCEPT);
+	const char *l;
+
+	setup_sender("authenticated", NULL);
+	/* no login (yet): anything goes in this mode */
+	ck_assert_int_eq(mail_as("<alice@example.org>", NULL, &res), VERDICT_ACCEPT);
+	ck_assert_int_eq(mail_as("<Alice+x@Example.org>", "alice", &res),
+	    VERDICT_ACCEPT);
+	l = line_of("mail", 1);
+	ck_assert_str_eq(str_field(l, "verdict"), "accept");
+	ck_assert_ptr_nonnull(strstr(str_field(l, "reason"), "owned by login alice"));
+	ck_assert_ptr_null(str_field(l, "reply"));
+
+	ck_assert_int_eq(mail_as("<alice@example.org>", "bob", &res),
+	    VERDICT_REJECT);
+	ck_assert_str_eq(res.code, "553");
+	ck_assert_str_eq(res.xcode, "5.7.1");
+	ck_assert_str_eq(res.text, "Sender address rejected: not owned by user bob");
+	l = line_of("mail", 2);
+	ck_assert_str_eq(str_field(l, "verdict"), "reject");
+	ck_assert_str_eq(str_field(l, "reply"),
+	    "553 5.7.1 Sender address rejected: not owned by user bob");
+	ck_assert_ptr_nonnull(strstr(str_field(l, "reason"),
+	    "not owned by login bob"));
+	/* several owners; a catch-all; unlisted; <> exempt; no login free */
+	ck_assert_int_eq(mail_as("<shared@example.org>", "bob", &res), VERDICT_ACCEPT);
+	ck_assert_int_eq(mail_as("<x@example.net>", "carol", &res), VERDICT_ACCEPT);
+	ck_assert_int_eq(mail_as("<x@remote.test>", "carol", &res), VERDICT_REJECT);
+	ck_assert_int_eq(mail_as("<>", "carol", &res), VERDICT_ACCEPT);
+	ck_assert_uint_eq(metrics_value(M_SENDER_REJECT), rej + 2);
+	ck_assert_uint_eq(metrics_value(M_SENDER_ACCEPT), acc + 5);
+	/* a refused MAIL still starts a transaction number */
+	ck_assert_int_eq(int_field(line_of("mail", 6), "txn"), 7);
+	check_all_lines();
+}
+END_TEST
+
+START_TEST(sender_check_modes)
+{
+	struct sg_rcpt_result res;
+
+	setup_sender("known", NULL);
+	ck_assert_int_eq(mail_as("<alice@example.org>", NULL, &res), VERDICT_REJECT);
+	ck_assert_str_eq(res.text, "Sender address rejected: not owned by user "
+	    "(not logged in)");
+	ck_assert_int_eq(mail_as("<free@remote.test>", NULL, &res), VERDICT_ACCEPT);
+	ck_assert_int_eq(mail_as("<free@remote.test>", "alice", &res), VERDICT_ACCEPT);
+	ck_assert_int_eq(mail_as("<alice@example.org>", "bob", &res), VERDICT_REJECT);
+	setup_sender("strict", NULL);
+	ck_assert_int_eq(mail_as("<alice@example.org>", NULL, &res), VERDICT_REJECT);
+	ck_assert_int_eq(mail_as("<free@remote.test>", NULL, &res), VERDICT_ACCEPT);
+	ck_assert_int_eq(mail_as("<free@remote.test>", "alice", &res), VERDICT_REJECT);
+	ck_assert_int_eq(mail_as("<alice@example.org>", "alice", &res), VERDICT_ACCEPT);
+	/* mode monitor: would_reject, and MAIL is answered with accept */
+	setup_sender("strict", "mode = monitor\n");
+	ck_assert_int_eq(mail_as("<alice@example.org>", "bob", &res),
+	    VERDICT_WOULD_REJECT);
+	ck_assert_str_eq(str_field(line_of("mail", 0), "verdict"), "would_reject");
+	/* off: no verdict on the mail line at all */
+	cfg->sender_login_check = SENDERLOGIN_OFF;
+	ck_assert_int_eq(mail_as("<alice@example.org>", "bob", &res), VERDICT_ACCEPT);
+	ck_assert_ptr_null(str_field(line_of("mail", 1), "verdict"));
+	ck_assert_ptr_null(str_field(line_of("mail", 1), "reason"));
+	check_all_lines();
+}
+END_TEST
+
+START_TEST(sender_check_pseudonymized)
+{
+	struct sg_rcpt_result res;
+	char	extra[256];
+	const char *log;
+
+	write_key(0600);
+	snprintf(extra, sizeof(extra), "log_pseudonymize = yes\n"
+	    "log_key_file = %s\n", keypath);
+	setup_sender("authenticated", extra);
+	ck_assert_int_eq(mail_as("<alice@example.org>", "bob", &res),
+	    VERDICT_REJECT);
+	/* the client hears the clear reply; the log never holds the names */
+	ck_assert_str_eq(res.text, "Sender address rejected: not owned by user bob");
+	log = evlog_memory_text(log_);
+	ck_assert_ptr_null(strstr(log, "alice"));
+	ck_assert_ptr_null(strstr(log, "bob"));
+	ck_assert_ptr_nonnull(strstr(str_field(line_of("mail", 0), "reply"), "pn:"));
+	ck_assert_ptr_nonnull(strstr(str_field(line_of("mail", 0), "reason"), "pn:"));
+	unlink(keypath);
+}
+END_TEST
+
+static struct ratelimit *rl;
+
+static void
+setup_limits(const char *extra)
+{
+	char	text[1024], err[256];
+
+	teardown();
+	snprintf(text, sizeof(text), "local_domains = example.org\n"
+	    "trusted_networks = 10.0.0.0/8\nlimit_store = memory\n%s", extra);
+	setup_with(text, LOG_LEVEL_COMMANDS);
+	rl = ratelimit_create(cfg, err, sizeof(err));
+	ck_assert_msg(rl != NULL, "ratelimit_create: %s", err);
+	session_set_ratelimit(s, rl);
+	connect4("192.0.2.10");
+	helo("phone");
+}
+
+static void
+teardown_limits(void)
+{
+	ratelimit_free(rl);
+	rl = NULL;
+}
+
+START_TEST(limits_tempfail)
+{
+	struct sg_rcpt_result res;
+	unsigned long long over, exc;
+	const char *l;
+
+	setup_limits("limit_login_recipients = 2/1h\n");
+	over = metrics_limit_value("limit_login_recipients", LIMIT_OUT_TEMPFAIL);
+	exc = metrics_anomaly_value(ANOMALY_LIMIT_EXCEEDED);
+	mail_auth("<alice@example.org>", "alice", "PLAIN", NULL);
+	ck_assert_int_eq(rcpt("<a@remote.test>"), VERDICT_ACCEPT);
+	ck_assert_int_eq(rcpt("<l@example.org>"), VERDICT_ACCEPT);
+	ck_assert_int_eq(rcpt("<b@remote.test>"), VERDICT_ACCEPT);
+	ck_assert_int_eq(rcpt_mailer("<c@remote.test>", NULL, &res),
+	    VERDICT_TEMPFAIL);
+	ck_assert_str_eq(res.code, "450");
+	ck_assert_str_eq(res.xcode, "4.7.1");
+	ck_assert_str_eq(res.text, "Rate limit exceeded: login:alice over "
+	    "limit_login_recipients (2 of 2 per 3600 s)");
+	ck_assert_int_eq(rcpt("<d@remote.test>"), VERDICT_TEMPFAIL);
+	l = line_of("rcpt", 0);
+	ck_assert_str_eq(limit_field(l, "name"), "limit_login_recipients");
+	ck_assert_str_eq(limit_field(l, "key"), "login:alice");
+	ck_assert_str_eq(limit_field(l, "count"), "1");
+	ck_assert_str_eq(limit_field(l, "max"), "2");
+	ck_assert_str_eq(limit_field(l, "period_s"), "3600");
+	ck_assert_str_eq(limit_field(line_of("rcpt", 1), "name"), "");
+	ck_assert_str_eq(limit_field(line_of("rcpt", 3), "count"), "2");
+	ck_assert_str_eq(str_field(line_of("rcpt", 3), "verdict"), "tempfail");
+	ck_assert_ptr_nonnull(strstr(str_field(line_of("rcpt", 3), "reason"),
+	    "limit_action tempfail"));
+	/* limit_exceeded once, at the first refusal */
+	ck_assert_int_eq(count_of("anomaly"), 1);
+	ck_assert_str_eq(str_field(line_of("anomaly", 0), "kind"), "limit_exceeded");
+	ck_assert_uint_eq(metrics_anomaly_value(ANOMALY_LIMIT_EXCEEDED), exc + 1);
+	ck_assert_uint_eq(metrics_limit_value("limit_login_recipients",
+	    LIMIT_OUT_TEMPFAIL), over + 2);
+	ck_assert(!session_hold(s, NULL, 0));
+	ck_assert_str_eq(limit_field(line_of("rcpt", 4), "name"),
+	    "limit_login_recipients");
+	check_all_lines();
+	teardown_limits();
+}
+END_TEST
+
+START_TEST(limits_monitor_mode_and_action)
+{
+	struct sg_rcpt_result res;
+
+	/* mode monitor never refuses: would_reject, with the reply it would give */
+	setup_limits("limit_login_recipients = 1/1h\nmode = monitor\n");
+	mail_auth("<alice@example.org>", "alice", "PLAIN", NULL);
+	ck_assert_int_eq(rcpt("<a@remote.test>"), VERDICT_ACCEPT);
+	ck_assert_int_eq(rcpt_mailer("<b@remote.test>", NULL, &res),
+	    VERDICT_WOULD_REJECT);
+	ck_assert_str_eq(res.code, "450");
+	teardown_limits();
+
+	setup_limits("limit_login_recipients = 1/1h\nlimit_action = monitor\n");
+	mail_auth("<alice@example.org>", "alice", "PLAIN", NULL);
+	ck_assert_int_eq(rcpt("<a@remote.test>"), VERDICT_ACCEPT);
+	ck_assert_int_eq(rcpt_mailer("<b@remote.test>", NULL, &res),
+	    VERDICT_ACCEPT);
+	ck_assert_str_eq(res.code, "");
+	ck_assert_int_eq(res.hold, 0);
+	ck_assert_ptr_nonnull(strstr(str_field(line_of("rcpt", 1), "reason"),
+	    "limit_action monitor"));
+	ck_assert_str_eq(str_field(line_of("anomaly", 0), "kind"), "limit_exceeded");
+	check_all_lines();
+	teardown_limits();
+}
+END_TEST
+
+START_TEST(limits_hold)
+{
+	struct sg_rcpt_result res;
+	char	why[256];
+
+	setup_limits("limit_login_recipients = 1/1h\nlimit_action = hold\n");
+	mail_auth("<alice@example.org>", "alice", "PLAIN", NULL);
+	ck_assert_int_eq(rcpt_mailer("<a@remote.test>", NULL, &res), VERDICT_ACCEPT);
+	ck_assert_int_eq(res.hold, 0);
+	ck_assert(!session_hold(s, why, sizeof(why)));
+	ck_assert_int_eq(rcpt_mailer("<b@remote.test>", NULL, &res), VERDICT_ACCEPT);
+	ck_assert_int_eq(res.hold, 1);
+	ck_assert(session_hold(s, why, sizeof(why)));
+	ck_assert_str_eq(why, "login:alice over limit_login_recipients "
+	    "(1 of 1 per 3600 s)");
+	session_on_data(s);
+	session_on_eom(s, "Q1");
+	ck_assert_str_eq(str_field(line_of("eom", 0), "verdict"), "hold");
+	ck_assert_str_eq(str_field(line_of("eom", 0), "reason"), why);
+	/* the next transaction starts unheld */
+	ck_assert(!session_hold(s, NULL, 0));
+	mail_auth("<alice@example.org>", "alice", "PLAIN", NULL);
+	ck_assert(!session_hold(s, NULL, 0));
+	check_all_lines();
+	teardown_limits();
+}
+END_TEST
+
+START_TEST(limits_not_for_local_refused_or_without_engine)
+{
+	setup_limits("limit_login_recipients = 1/1h\nlimit_exempt = boss\n");
+	mail_auth("<x@example.org>", NULL, NULL, NULL);
+	ck_assert_int_eq(rcpt("<a@remote.test>"), VERDICT_REJECT);
+	ck_assert_int_eq(rcpt("<l@example.org>"), VERDICT_ACCEPT);
+	ck_assert_str_eq(limit_field(line_of("rcpt", 0), "name"), "");
+	ck_assert_str_eq(limit_field(line_of("rcpt", 1), "name"), "");
+	mail_auth("<boss@example.org>", "boss", "PLAIN", NULL);
+	ck_assert_int_eq(rcpt("<a@remote.test>"), VERDICT_ACCEPT);
+	ck_assert_int_eq(rcpt("<b@remote.test>"), VERDICT_ACCEPT);
+	ck_assert_ptr_nonnull(strstr(str_field(line_of("rcpt", 3), "reason"),
+	    "exempt from rate limits"));
+	ck_assert_str_eq(limit_field(line_of("rcpt", 3), "name"), "");
+	/* no engine: no limits, whatever the configuration says */
+	session_set_ratelimit(s, NULL);
+	mail_auth("<alice@example.org>", "alice", "PLAIN", NULL);
+	ck_assert_int_eq(rcpt("<a@remote.test>"), VERDICT_ACCEPT);
+	ck_assert_int_eq(rcpt("<b@remote.test>"), VERDICT_ACCEPT);
+	ck_assert_str_eq(limit_field(line_of("rcpt", 5), "name"), "");
+	check_all_lines();
+	teardown_limits();
+}
+END_TEST
+
+START_TEST(limits_pseudonymized_key)
+{
+	char	extra[256];
+
+	write_key(0600);
+	snprintf(extra, sizeof(extra), "log_pseudonymize = yes\n"
+	    "log_key_file = %s\nlimit_login_recipients = 1/1h\n", keypath);
+	setup_limits(extra);
+	mail_auth("<x@example.org>", "alice", "PLAIN", NULL);
+	rcpt("<a@remote.test>");
+	rcpt("<b@remote.test>");
+	ck_assert_ptr_null(strstr(evlog_memory_text(log_), "alice"));
+	ck_assert_ptr_nonnull(strstr(limit_field(line_of("rcpt", 0), "key"),
+	    "login:pn:"));
+	unlink(keypath);
+	teardown_limits();
+}
+END_TEST
+
+START_TEST(limit_metrics_rendered)
+{
+	struct strbuf sb;
+
+	metrics_limit("limit_login_clients", LIMIT_OUT_HOLD);
+	metrics_limit(NULL, LIMIT_OUT_UNAVAILABLE);
+	metrics_limit_store(0);
+	strbuf_init(&sb);
+	metrics_render(&sb, 0, 1);
+	ck_assert_ptr_nonnull(strstr(strbuf_str(&sb), "sessguard_limit_decisions_total{"
+	    "limit=\"limit_login_clients\",outcome=\"hold\"} 1\n"));
+	ck_assert_ptr_nonnull(strstr(strbuf_str(&sb), "sessguard_limit_decisions_total{"
+	    "limit=\"none\",outcome=\"unavailable\"} 1\n"));
+	ck_assert_ptr_nonnull(strstr(strbuf_str(&sb), "sessguard_limit_store_up 0\n"));
+	ck_assert_ptr_nonnull(strstr(strbuf_str(&sb), "sessguard_sender_checks_total{"
+	    "verdict=\"reject\"}"));
+	ck_assert_ptr_nonnull(strstr(strbuf_str(&sb), "sessguard_anomalies_total{"
+	    "kind=\"limit_store_down\"}"));
+	metrics_limit_store(1);
+	strbuf_free(&sb);
+}
+END_TEST
+
 START_TEST(pseudonymize_key_errors)
 {
 	struct sg_config *c;
@@ -1271,6 +1616,15 @@ main(void)
 	tcase_add_test(tc, pseudonymized_local_part);
 	tcase_add_test(tc, pseudonymize_key_errors);
 	tcase_add_test(tc, session_ids_unique);
+	tcase_add_test(tc, sender_check_at_mail);
+	tcase_add_test(tc, sender_check_modes);
+	tcase_add_test(tc, sender_check_pseudonymized);
+	tcase_add_test(tc, limits_tempfail);
+	tcase_add_test(tc, limits_monitor_mode_and_action);
+	tcase_add_test(tc, limits_hold);
+	tcase_add_test(tc, limits_not_for_local_refused_or_without_engine);
+	tcase_add_test(tc, limits_pseudonymized_key);
+	tcase_add_test(tc, limit_metrics_rendered);
 	suite_add_tcase(su, tc);
 	sr = srunner_create(su);
 	srunner_run_all(sr, CK_NORMAL);
