@@ -52,7 +52,9 @@ connect_unix(const char *p)
 
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", p);
+	if (strlen(p) >= sizeof(sun.sun_path))
+		return -1;
+	memcpy(sun.sun_path, p, strlen(p) + 1);
 	fd = socket(AF_UNIX, SOCK_STREAM, 0);
 	rc = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
 	close(fd);
