@@ -28,6 +28,7 @@ sys.path.insert(0, HERE)
 from e2e_common import SCENARIOS, Context, ScenarioFailure, Sessguard  # noqa: E402
 import scenarios  # noqa: E402  (importing it registers the scenarios)
 import probe_scenarios  # noqa: E402,F401  (sessguard-probe against the MTAs)
+import limit_scenarios  # noqa: E402  (SPEC section 8: limits, Redis, both MTAs)
 
 USERS = {"alice": "alice-secret", "bob": "bob-secret", "carol": "carol-secret",
          "dave": "dave-secret", "erin": "erin-secret", "frank": "frank-secret"}
@@ -307,7 +308,8 @@ def main():
     os.chmod(base, 0o755)
     ran_any = False
     try:
-        for name, cls, ok, why in mta_classes(wanted):
+        classes = mta_classes(wanted)
+        for name, cls, ok, why in classes:
             if not ok:
                 # As root every wanted MTA must run: a missing one is a
                 # failure, not a silent skip (choose MTAs with E2E_MTA).
@@ -315,6 +317,9 @@ def main():
                 continue
             ran_any = True
             run_mta(name, cls, binary, base, selectors, res)
+        if ran_any:
+            limit_scenarios.run_limits(binary, base, selectors, res, classes, make_mta,
+                                       USERS)
     finally:
         keep = res.failed or os.environ.get("E2E_KEEP", "") not in ("", "0")
         if keep:
