@@ -689,6 +689,71 @@ START_TEST(t_redis_ttl)
 }
 END_TEST
 
+/*
+ * The cost of a decision (issue 13 section 4): one round trip, the
+ * script loaded once, and no more than 14 commands inside it with all
+ * four limits on (5 for the distinct clients, 3 a GCRA counter).
+ */
+static long
+cmdstat_calls(const char *info, const char *name)
+{
+	char	pat[64];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "cmdstat_%s:calls=", name);
+	p = strstr(info, pat);
+	return p ? strtol(p + strlen(pat), NULL, 10) : 0;
+}
+
+START_TEST(t_redis_cost)
+{
+	struct redis r;
+	struct sg_config *cfg;
+	struct ratelimit *rl;
+	redisContext *c;
+	redisReply *info;
+	const char *p;
+	long	inner = 0;
+	int	i;
+
+	SKIP_WITHOUT_REDIS();
+	redis_start(&r, "cost", NULL);
+	cfg = load_redis(&r, "limit_login_recipients = 1000/1h\n"
+	    "limit_login_messages = 1000/1h\n"
+	    "limit_client_recipients = 1000/1h\n"
+	    "limit_login_clients = 10/1h\n", NULL);
+	rl = engine(cfg);
+	fake_now = real_ms();
+	ck_assert_int_eq(check(rl, cfg, "alice", "192.0.2.1", 1).verdict,
+	    RL_ALLOW);
+	c = redis_connect(&r, NULL);
+	ck_assert_ptr_nonnull(c);
+	freeReplyObject(redisCommand(c, "CONFIG RESETSTAT"));
+	for (i = 0; i < 10; i++) {
+		fake_now += 1000;
+		ck_assert_int_eq(check(rl, cfg, "alice", "192.0.2.1", 1).verdict,
+		    RL_ALLOW);
+	}
+	info = redisCommand(c, "INFO commandstats");
+	ck_assert_ptr_nonnull(info);
+	ck_assert_int_eq(cmdstat_calls(info->str, "evalsha"), 10);
+	ck_assert_int_eq(cmdstat_calls(info->str, "script|load")
+	    + cmdstat_calls(info->str, "script"), 0);
+	for (p = info->str; (p = strstr(p, "cmdstat_")) != NULL; p++)
+		if (strncmp(p, "cmdstat_evalsha:", 16) != 0
+		    && strncmp(p, "cmdstat_config", 14) != 0
+		    && strncmp(p, "cmdstat_info:", 13) != 0
+		    && strstr(p, ":calls=") != NULL)
+			inner += strtol(strstr(p, ":calls=") + 7, NULL, 10);
+	ck_assert_msg(inner <= 10 * 14, "%ld commands in 10 decisions", inner);
+	freeReplyObject(info);
+	redisFree(c);
+	ratelimit_free(rl);
+	config_free(cfg);
+	redis_stop(&r);
+}
+END_TEST
+
 /* Two MTAs, one store: half the limit through each, then refused. */
 START_TEST(t_redis_shared)
 {
@@ -1047,6 +1112,7 @@ ratelimit_suite(void)
 	tcase_set_timeout(tr, 60);
 	tcase_add_loop_test(tr, t_redis_scenario, 0, NSCEN);
 	tcase_add_test(tr, t_redis_ttl);
+	tcase_add_test(tr, t_redis_cost);
 	tcase_add_test(tr, t_redis_shared);
 	tcase_add_test(tr, t_redis_killed);
 	tcase_add_test(tr, t_redis_noscript);
