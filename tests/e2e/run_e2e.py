@@ -103,7 +103,9 @@ def availability(mod, cls):
     return True, ""
 
 
-def make_mta(cls, workdir, sock):
+def make_mta(cls, workdir, sock, policy_sock=None):
+    if policy_sock and cls.__name__ == "PostfixMTA":
+        return cls(workdir, sock, users=USERS, policy_socket=policy_sock)
     try:
         return cls(workdir, sock, users=USERS)
     except TypeError:
@@ -119,6 +121,10 @@ def deployments_of(mta):
         deps.append(("second_line", sl))
     if fe:
         deps.append(("front_end", fe))
+    for dep in ("policy", "both"):     # sessguard's policy front end (Postfix)
+        port = getattr(mta, "port_" + dep, None)
+        if port:
+            deps.append((dep, port))
     return deps
 
 
@@ -128,9 +134,10 @@ def run_mta(name, cls, binary, base, selectors, res):
     os.chmod(workdir, 0o755)
     sgdir = os.path.join(workdir, "sg")
     sock = os.path.join(sgdir, "sessguard.sock")
+    psock = os.path.join(sgdir, "policy.sock")
     os.makedirs(sgdir)
     os.chmod(sgdir, 0o755)
-    mta = make_mta(cls, os.path.join(workdir, "mta"), "unix:" + sock)
+    mta = make_mta(cls, os.path.join(workdir, "mta"), "unix:" + sock, "unix:" + psock)
     t0 = time.monotonic()
     try:
         try:
@@ -164,6 +171,7 @@ def run_mta(name, cls, binary, base, selectors, res):
                            local_domains=getattr(mta, "local_domain", "example.org"),
                            trusted_networks="192.0.2.1/32, " + scenarios.TRUSTED_ADDR + "/32",
                            socket_path=sock,
+                           policy_path=psock if getattr(mta, "port_policy", None) else None,
                            extra={"auth_results": "yes",
                                   "authserv_id": scenarios.AUTHSERV_ID})
             if phase != "stopped":
