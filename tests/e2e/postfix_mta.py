@@ -169,6 +169,9 @@ class PostfixMTA:
                   self.tls_dir, self.log_dir):
             os.makedirs(d, exist_ok=True)
             os.chmod(d, 0o755)
+        if self.policy_socket:
+            # sessguard's policy socket may live below the queue directory
+            os.makedirs(os.path.dirname(self.policy_socket.split(":", 1)[1]), exist_ok=True)
         shutil.chown(self.data_dir, "postfix", "postfix")
         os.chmod(self.data_dir, 0o700)
 
@@ -258,6 +261,11 @@ milter_content_timeout = 60s
     def _policy_cf(self):
         if not self.policy_socket:
             return ""
+        where = self.policy_socket
+        path = where.split(":", 1)[1]
+        if path.startswith(self.queue_dir + os.sep):
+            # relative to queue_directory, as with a chrooted smtpd
+            where = "unix:" + os.path.relpath(path, self.queue_dir)
         # smtpd's default policy client settings (when sessguard is down:
         # smtpd_policy_service_default_action = 451 4.3.5)
         return (
@@ -265,7 +273,7 @@ milter_content_timeout = 60s
             "sessguard_policy = check_policy_service %s\n"
             "sessguard_rcpt_restrictions = $sessguard_policy, permit_sasl_authenticated,\n"
             "    permit_mynetworks, reject_unauth_destination\n"
-            % self.policy_socket)
+            % where)
 
     def _master_cf(self):
         second = ("127.0.0.1:%d inet n - n - - smtpd\n"

@@ -134,7 +134,9 @@ def run_mta(name, cls, binary, base, selectors, res):
     os.chmod(workdir, 0o755)
     sgdir = os.path.join(workdir, "sg")
     sock = os.path.join(sgdir, "sessguard.sock")
-    psock = os.path.join(sgdir, "policy.sock")
+    # below Postfix's queue_directory, named relative to it in main.cf
+    # (check_policy_service unix:sessguard/policy.sock), as with a chroot
+    psock = os.path.join(workdir, "mta", "queue", "sessguard", "policy.sock")
     os.makedirs(sgdir)
     os.chmod(sgdir, 0o755)
     mta = make_mta(cls, os.path.join(workdir, "mta"), "unix:" + sock, "unix:" + psock)
