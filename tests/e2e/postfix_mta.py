@@ -22,8 +22,11 @@ two more (SPEC section 7):
   ``permit_mynetworks`` (127.0.0.0/8, so only sessguard refuses a relay),
   smtpd_relay_restrictions empty so that every recipient reaches it; also in
   smtpd_end_of_data_restrictions (the eom event with its queue id).
-* ``port_both``: the milter and the same policy check: one SMTP session,
-  two sessguard sessions (via milter and via policy).
+* ``port_both``: the milter and the same policy check, here first in
+  smtpd_relay_restrictions (as contrib/postfix/main.cf-policy has it): one
+  SMTP session, two sessguard sessions (via milter and via policy).
+A recipient blocked@example.org is refused by Postfix after the policy check
+(check_recipient_access), so a DUNNO shows apart from an OK.
 
 Accepted mail never leaves the machine: every transport (local, relay,
 default) points at an ``smtp-sink`` on 127.0.0.1.
@@ -271,9 +274,14 @@ milter_content_timeout = 60s
         return (
             "# sessguard's policy front end (master.cf listeners policy, both)\n"
             "sessguard_policy = check_policy_service %s\n"
-            "sessguard_rcpt_restrictions = $sessguard_policy, permit_sasl_authenticated,\n"
-            "    permit_mynetworks, reject_unauth_destination\n"
-            % where)
+            "# a recipient Postfix refuses after sessguard: its DUNNO must let\n"
+            "# the rest of the list run (OK would skip it)\n"
+            "e2e_blocked = check_recipient_access inline:{blocked@%s=REJECT}\n"
+            "sessguard_rcpt_restrictions = $sessguard_policy, $e2e_blocked,\n"
+            "    permit_sasl_authenticated, permit_mynetworks, reject_unauth_destination\n"
+            "sessguard_relay_restrictions = $sessguard_policy, $e2e_blocked,\n"
+            "    permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination\n"
+            % (where, LOCAL_DOMAIN))
 
     def _master_cf(self):
         second = ("127.0.0.1:%d inet n - n - - smtpd\n"
@@ -296,10 +304,14 @@ milter_content_timeout = 60s
                        "  -o syslog_name=postfix/%s\n"
                        "  -o milter_macro_daemon_name=%s\n" % (port, name, name))
             if name == "policy":
-                policy += "  -o smtpd_milters=\n"
+                # in the recipient restrictions, the relay ones empty
+                policy += ("  -o smtpd_milters=\n"
+                           "  -o smtpd_relay_restrictions=\n"
+                           "  -o smtpd_recipient_restrictions=$sessguard_rcpt_restrictions\n")
+            else:
+                # in the relay restrictions (contrib/postfix/main.cf-policy)
+                policy += "  -o smtpd_relay_restrictions=$sessguard_relay_restrictions\n"
             policy += ("  -o mynetworks=127.0.0.0/8\n"
-                       "  -o smtpd_relay_restrictions=\n"
-                       "  -o smtpd_recipient_restrictions=$sessguard_rcpt_restrictions\n"
                        "  -o smtpd_end_of_data_restrictions=$sessguard_policy\n")
         rest = """\
 pickup    unix  n       -       n       60      1       pickup

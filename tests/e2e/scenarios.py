@@ -802,3 +802,27 @@ def both_front_ends(ctx):
         if pa:
             check(same_user(pa.get("user"), login) and same_user(ma.get("user"), login),
                   "auth.user policy %r, milter %r" % (pa.get("user"), ma.get("user")))
+
+
+@scenario("policy_dunno_lets_later_restrictions_run", deployments=("policy", "both"))
+def policy_dunno(ctx):
+    """A permitted recipient gets DUNNO, never OK (SPEC section 7): Postfix's
+    own check after sessguard's (check_recipient_access blocked@, see
+    postfix_mta.py) still refuses it, in the recipient restrictions (policy)
+    and in the relay restrictions (both)."""
+    c = ctx.client()
+    reply_is(c.ehlo("stranger.example.net"), "250", "EHLO")
+    reply_is(c.cmd("MAIL FROM:<someone@%s>" % REMOTE), "250", "MAIL")
+    blocked = "blocked@" + ctx.local_domain
+    line = reply_is(c.cmd("RCPT TO:<%s>" % blocked), "554 5.7.1",
+                    "RCPT of a recipient Postfix refuses after sessguard")
+    contains(line, "Access denied", "RCPT TO:<%s> reply (check_recipient_access)" % blocked)
+    local = "postmaster@" + ctx.local_domain
+    reply_is(c.cmd("RCPT TO:<%s>" % local), "250", "RCPT local")
+    c.quit()
+    s = ctx.sessguard.session_of(c.local_port, via="policy", timeout=15)
+    s.sanity()
+    ev = s.one_rcpt(blocked)
+    eq((ev.get("relay"), ev.get("verdict")), (False, "accept"),
+       "policy rcpt %s (relay, verdict): sessguard permitted it" % blocked)
+    expect_local(s, local, (250, b""))
