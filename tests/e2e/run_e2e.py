@@ -104,7 +104,9 @@ def availability(mod, cls):
     return True, ""
 
 
-def make_mta(cls, workdir, sock):
+def make_mta(cls, workdir, sock, policy_sock=None):
+    if policy_sock and cls.__name__ == "PostfixMTA":
+        return cls(workdir, sock, users=USERS, policy_socket=policy_sock)
     try:
         return cls(workdir, sock, users=USERS)
     except TypeError:
@@ -120,6 +122,10 @@ def deployments_of(mta):
         deps.append(("second_line", sl))
     if fe:
         deps.append(("front_end", fe))
+    for dep in ("policy", "both"):     # sessguard's policy front end (Postfix)
+        port = getattr(mta, "port_" + dep, None)
+        if port:
+            deps.append((dep, port))
     return deps
 
 
@@ -129,9 +135,12 @@ def run_mta(name, cls, binary, base, selectors, res):
     os.chmod(workdir, 0o755)
     sgdir = os.path.join(workdir, "sg")
     sock = os.path.join(sgdir, "sessguard.sock")
+    # below Postfix's queue_directory, named relative to it in main.cf
+    # (check_policy_service unix:sessguard/policy.sock), as with a chroot
+    psock = os.path.join(workdir, "mta", "queue", "sessguard", "policy.sock")
     os.makedirs(sgdir)
     os.chmod(sgdir, 0o755)
-    mta = make_mta(cls, os.path.join(workdir, "mta"), "unix:" + sock)
+    mta = make_mta(cls, os.path.join(workdir, "mta"), "unix:" + sock, "unix:" + psock)
     t0 = time.monotonic()
     try:
         try:
@@ -165,6 +174,7 @@ def run_mta(name, cls, binary, base, selectors, res):
                            local_domains=getattr(mta, "local_domain", "example.org"),
                            trusted_networks="192.0.2.1/32, " + scenarios.TRUSTED_ADDR + "/32",
                            socket_path=sock,
+                           policy_path=psock if getattr(mta, "port_policy", None) else None,
                            extra={"auth_results": "yes",
                                   "authserv_id": scenarios.AUTHSERV_ID})
             if phase != "stopped":

@@ -67,7 +67,11 @@ if [ -n "$redis" ]; then
 		echo "pid=\$(cat '$dir/redis.pid') || exit 1"
 		echo 'kill -KILL "$pid"'
 		echo '# gone, or a zombie nobody reaps yet: either way it answers no more'
-		echo 'while [ -e /proc/$pid ] && ! grep -q "^State:.*Z" /proc/$pid/status 2>/dev/null; do sleep 0.01; done'
+		echo 'i=0'
+		echo 'while [ -e /proc/$pid ] && ! grep -q "^State:.*Z" /proc/$pid/status 2>/dev/null; do'
+		echo '	i=$((i + 1)); [ $i -gt 1000 ] && { echo "redis-server did not die"; exit 1; }'
+		echo '	sleep 0.01'
+		echo 'done'
 		echo "rm -f '$dir/redis.pid'"
 	} > "$dir/redis-stop.sh"
 	chmod +x "$dir/redis-start.sh" "$dir/redis-stop.sh"

@@ -55,6 +55,17 @@ stop() {
 	kill -TERM "$pid" 2>/dev/null
 	wait "$pid"
 }
+# wait_err PATTERN N: until N lines of the daemon's stderr match PATTERN
+# (10 s at most, and not past the daemon's end)
+wait_err() {
+	i=0
+	while [ "$(grep -c -- "$1" "$dir/err")" -lt "$2" ]; do
+		[ $i -ge 200 ] && return 1
+		kill -0 "$pid" 2>/dev/null || return 1
+		sleep 0.05
+		i=$((i + 1))
+	done
+}
 rss() { awk '/^VmRSS:/ {print $2}' /proc/"$pid"/status; }
 errors_of() { sed -n 's/.*errors[= ]\([0-9][0-9]*\).*/\1/p' "$1" | tail -1; }
 
@@ -96,13 +107,17 @@ reload() {
 	    > "$dir/load.out" 2>&1 &
 	lp=$!
 	n=0
+	# each reload once the previous one took effect: refused (the broken
+	# file), or the next generation (the good one; generation 1 at start)
 	while kill -0 $lp 2>/dev/null && [ $n -lt 40 ]; do
 		conf "$dir/c.conf" "mode = sometimes"
 		kill -USR1 "$pid"
-		sleep 0.1
+		wait_err "keeping the old configuration" $((n + 1)) ||
+		    { bad "reload: broken file $((n + 1)) not refused"; break; }
 		conf "$dir/c.conf" "log_level = commands"
 		kill -USR1 "$pid"
-		sleep 0.1
+		wait_err "configuration reloaded (generation $((n + 2)))" 1 ||
+		    { bad "reload: good file $((n + 1)) not loaded"; break; }
 		n=$((n + 1))
 	done
 	wait $lp

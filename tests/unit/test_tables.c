@@ -475,17 +475,21 @@ tables_suite(void)
 	Suite	*s = suite_create("tables");
 	TCase	*tc;
 
+	/* generous: a loaded CI machine must not time out a correct run */
 	tc = tcase_create("strset");
+	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, t_strset_basic);
 	tcase_add_test(tc, t_strset_icase);
 	tcase_add_test(tc, t_strset_suffix);
 	tcase_add_test(tc, t_strset_many);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("domains");
+	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, t_domain_set_reference);
 	tcase_add_test(tc, t_policy_edges);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("cidrset");
+	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, t_cidrset_reference);
 	tcase_add_test(tc, t_cidrset_edges);
 	suite_add_tcase(s, tc);
