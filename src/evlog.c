@@ -14,6 +14,10 @@
  *	void evlog_begin(line, log, buf, session, seq, event)
  *	void evlog_str(line, key, value), evlog_int(...), evlog_bool(...), ...
  *	int evlog_end(line)
+ *
+ *	void evlog_write_counts(log, lines, writes)
+ *	size_t evlog_queued(log)
+ *	void evlog_set_write_hook(hook, arg)
  * DESCRIPTION
  *	An evlog is a set of sinks (files, stderr, syslog, or a memory buffer
  *	for tests) plus the level filter and the value bound. It is shared by
@@ -28,10 +32,22 @@
  *	A line is built in a caller-owned buffer (one per session, reused, so
  *	the hot path does not allocate once warm) with evlog_begin(), which
  *	writes ts, session, seq and event, then one call a field, then
- *	evlog_end(), which hands the line to every sink: one write(2) a sink
- *	as a rule, under a lock of that sink held for the whole line, so that
- *	lines longer than PIPE_BUF on a pipe (stderr, a FIFO) do not
+ *	evlog_end(), which hands the line to every sink and returns once
+ *	each has written it (or lost it): the caller's verdict never reaches
+ *	the MTA before the lines that explain it reach the kernel. A file or
+ *	stderr sink commits in groups: a thread that finds a write in
+ *	progress queues its line in the sink's buffer and sleeps; the next
+ *	writer takes every queued line in one write(2), then wakes their
+ *	threads. Alone, a line costs one write(2); under load, many lines
+ *	share one. Lines are whole in the buffer and one writer writes at a
+ *	time, so lines longer than PIPE_BUF on a pipe (stderr, a FIFO) do not
  *	interleave either. Files are opened O_APPEND.
+ *
+ *	evlog_write_counts() adds up, over the descriptor sinks, the lines
+ *	handed to them and the write batches they took (benchmarks, tests);
+ *	evlog_queued() counts the lines waiting for a writer, and
+ *	evlog_set_write_hook() names a function that each writer calls with
+ *	its batch taken, before it writes (tests only).
  *
  *	evlog_set_levels() changes log_level and log_max_value in place (a
  *	reload); lines under construction may see either setting.
@@ -56,9 +72,11 @@
  *	first line that gets through afterwards reports the loss as a
  *	warning. A line that a sink took only in part is ended with a
  *	newline (at once, or before the next line), so that it stays one
- *	broken line and the next line starts clean. Sinks are non-blocking:
+ *	broken line and the next line starts clean; the lines queued after
+ *	it in the same batch are lost, each counted. Sinks are non-blocking:
  *	a full one (a pipe nobody reads, a syslogd that does not read) delays
- *	a line by at most 100 ms, so the log never stalls mail for longer.
+ *	a line by at most 100 ms from its arrival (a batch is bounded by the
+ *	time left to its oldest line), so the log never stalls mail longer.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -82,14 +100,39 @@
 #define EVLOG_WAIT_MS	100	/* the longest a full sink may delay mail */
 
 /*
- * A descriptor sink's own state, under its lock: a line is written whole
- * under it, so lines of other threads never come between its pieces, and
- * torn says that the last line stopped part-way and still lacks its
- * newline, which is written before anything else.
+ * A descriptor sink's own state, under its lock (group commit). A thread
+ * that has a line appends it to pending and notes itself as a waiter;
+ * if no write is in progress it becomes the writer: it takes every
+ * queued line and writes them in one write(2), with the lock released,
+ * while the lines of other threads queue up behind for the next write.
+ * Each waiter learns from the writer whether its own line went out whole
+ * and only then returns, so a line has reached the kernel before the
+ * callback that produced it answers the MTA. torn says that the last
+ * write stopped part-way through a line which still lacks its newline;
+ * that newline is written before anything else.
  */
+struct waiter {
+	struct waiter	*next;
+	size_t		 end;		/* where the line ends in its batch */
+	int		 state;		/* WAIT_QUEUED, WAIT_OK, WAIT_LOST */
+};
+
+#define WAIT_QUEUED	0
+#define WAIT_OK		1
+#define WAIT_LOST	2
+
+#define EVLOG_KEEP_BUF	(256 * 1024)	/* batch buffers above this are freed */
+
 struct sink {
 	pthread_mutex_t	 lock;
+	pthread_cond_t	 done;		/* a write finished */
 	int		 torn;
+	int		 writing;	/* a writer has a batch out */
+	struct strbuf	 pending;	/* queued lines, whole, in order */
+	struct strbuf	 spare;		/* the other buffer, while not in use */
+	struct waiter	*head, *tail;	/* the waiters of pending, in order */
+	long long	 deadline;	/* of pending's first line */
+	unsigned long long lines, writes;
 };
 
 struct evlog {
@@ -130,13 +173,32 @@ evlog_set_syslog_socket(const char *path)
 }
 
 static void
+sink_init(struct sink *sk)
+{
+	memset(sk, 0, sizeof(*sk));
+	pthread_mutex_init(&sk->lock, NULL);
+	pthread_cond_init(&sk->done, NULL);
+	strbuf_init(&sk->pending);
+	strbuf_init(&sk->spare);
+}
+
+static void
+sink_free(struct sink *sk)
+{
+	pthread_mutex_destroy(&sk->lock);
+	pthread_cond_destroy(&sk->done);
+	strbuf_free(&sk->pending);
+	strbuf_free(&sk->spare);
+}
+
+static void
 evlog_sinks_init(struct evlog *log)
 {
 	size_t	i;
 
 	for (i = 0; i < EVLOG_MAX_FILES; i++)
-		pthread_mutex_init(&log->files[i].lock, NULL);
-	pthread_mutex_init(&log->err.lock, NULL);
+		sink_init(&log->files[i]);
+	sink_init(&log->err);
 }
 
 /*
@@ -319,8 +381,8 @@ evlog_close(struct evlog *log)
 		pthread_mutex_destroy(&log->memlock);
 	}
 	for (i = 0; i < EVLOG_MAX_FILES; i++)
-		pthread_mutex_destroy(&log->files[i].lock);
-	pthread_mutex_destroy(&log->err.lock);
+		sink_free(&log->files[i]);
+	sink_free(&log->err);
 	if (log->chain) {
 		chain_free(&log->mac);
 		pseudo_key_free(&log->key);
@@ -348,6 +410,10 @@ evlog_reopen(struct evlog *log, char *err, size_t errlen)
 		}
 		old = atomic_load(&log->fds[i]);
 		pthread_mutex_lock(&log->files[i].lock);
+		/* a batch in flight goes to the old file whole */
+		while (log->files[i].writing)
+			pthread_cond_wait(&log->files[i].done,
+			    &log->files[i].lock);
 		/* the old file's last line gets its newline if it can */
 		if (log->files[i].torn && write_buf(old, "\n", 1, 0, NULL) == 0)
 			log->files[i].torn = 0;
@@ -630,51 +696,156 @@ evlog_now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Milliseconds left until deadline, 0 when it has passed. */
+static long long
+evlog_ms_left(long long deadline)
+{
+	long long left = deadline - evlog_now_ms();
+
+	return left < 0 ? 0 : left;
+}
+
+/* Tests: called by a writer with its batch taken, before it writes. */
+static void (*evlog_write_hook)(void *);
+static void *evlog_write_hook_arg;
+
+void
+evlog_set_write_hook(void (*hook)(void *), void *arg)
+{
+	evlog_write_hook = hook;
+	evlog_write_hook_arg = arg;
+}
+
 /*
- * Writes one line to a descriptor sink, whole or not at all as far as the
- * reader can tell, within EVLOG_WAIT_MS in all (the wait for the sink's
- * lock included): the descriptors are non-blocking, so mail never waits
- * longer on one sink than that.
+ * The writer's part, called and returning with the sink's lock held:
+ * takes every queued line and writes them in one go with the lock
+ * released, within the time left to the oldest of them (the descriptors
+ * are non-blocking), then tells each waiter how its line fared.
  *
- * The sink's lock is held for the whole line: a line longer than PIPE_BUF
- * goes to a pipe in pieces, and another thread's line must not come
- * between them. A line that stops part-way (the time is up, the disk is
- * full) is ended at once with a newline if the sink takes one, or else
- * before the next line; so the next line always starts a line of its own,
- * and the broken line is one line, counted once as lost. A line that
- * cannot get its predecessor's newline out first is not written at all.
+ * A batch that stops part-way (the time is up, the disk is full) keeps
+ * the lines before the stop; the line it stopped in is ended at once
+ * with a newline if the sink takes one, or else before the next batch,
+ * so the next line always starts a line of its own and the broken line
+ * is one line, lost; the lines after it are not written at all, lost.
+ * A batch that cannot get its predecessor's newline out first is not
+ * written at all.
+ */
+static void
+sink_lead(struct sink *sk, int fd)
+{
+	struct strbuf batch = sk->pending;
+	struct waiter *w, *list = sk->head;
+	long long deadline = sk->deadline;
+	size_t	done = 0;
+	int	rc = -1, torn = sk->torn, newtorn = 0;
+
+	sk->pending = sk->spare;
+	strbuf_init(&sk->spare);
+	sk->head = sk->tail = NULL;
+	sk->writing = 1;
+	sk->writes++;
+	pthread_mutex_unlock(&sk->lock);
+
+	if (evlog_write_hook)
+		evlog_write_hook(evlog_write_hook_arg);
+	if (!torn || write_buf(fd, "\n", 1, (int)evlog_ms_left(deadline), NULL) == 0) {
+		torn = 0;
+		rc = write_buf(fd, batch.data, batch.len, (int)evlog_ms_left(deadline),
+		    &done);
+		if (rc < 0 && done > 0 && batch.data[done - 1] != '\n'
+		    && write_buf(fd, "\n", 1, 0, NULL) < 0)
+			newtorn = 1;
+	}
+
+	pthread_mutex_lock(&sk->lock);
+	sk->torn = torn || newtorn;
+	for (w = list; w != NULL; w = w->next)
+		w->state = rc == 0 || w->end <= done ? WAIT_OK : WAIT_LOST;
+	if (batch.cap > EVLOG_KEEP_BUF)
+		strbuf_free(&batch);
+	strbuf_reset(&batch);
+	sk->spare = batch;
+	sk->writing = 0;
+	pthread_cond_broadcast(&sk->done);
+}
+
+/*
+ * Hands one line to a descriptor sink and returns once it is written
+ * (or lost): queued behind a write in progress, it goes out with the
+ * other lines queued meanwhile in the next write. Every line is written
+ * whole or counted lost, within EVLOG_WAIT_MS of its arrival: a batch is
+ * bounded by the time left to its oldest line, and a line queued behind
+ * a batch arrived after every line of that batch. The lock is held only
+ * to queue and to hand over, never across a write(2).
  * Returns 0, or -1 for a line lost.
  */
 static int
 sink_write(struct sink *sk, int fd, const char *p, size_t len)
 {
-	struct timespec until;
-	long long deadline = evlog_now_ms() + EVLOG_WAIT_MS, left;
-	size_t	done = 0;
-	int	rc = -1;
+	struct waiter me;
+	int	rc;
 
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_nsec += (long)EVLOG_WAIT_MS * 1000000L;
-	until.tv_sec += until.tv_nsec / 1000000000L;
-	until.tv_nsec %= 1000000000L;
-	if (pthread_mutex_clocklock(&sk->lock, CLOCK_MONOTONIC, &until) != 0)
+	pthread_mutex_lock(&sk->lock);
+	if (sk->head == NULL)
+		sk->deadline = evlog_now_ms() + EVLOG_WAIT_MS;
+	strbuf_append(&sk->pending, p, len);
+	if (strbuf_failed(&sk->pending)) {	/* no memory: not queued */
+		sk->pending.failed = 0;
+		pthread_mutex_unlock(&sk->lock);
 		return -1;
-	if ((left = deadline - evlog_now_ms()) < 0)
-		left = 0;
-	if (sk->torn) {
-		if (write_buf(fd, "\n", 1, (int)left, NULL) < 0)
-			goto out;
-		sk->torn = 0;
-		if ((left = deadline - evlog_now_ms()) < 0)
-			left = 0;
 	}
-	if (write_buf(fd, p, len, (int)left, &done) == 0)
-		rc = 0;
-	else if (done > 0 && write_buf(fd, "\n", 1, 0, NULL) < 0)
-		sk->torn = 1;
-out:
+	me.next = NULL;
+	me.end = sk->pending.len;
+	me.state = WAIT_QUEUED;
+	if (sk->tail)
+		sk->tail->next = &me;
+	else
+		sk->head = &me;
+	sk->tail = &me;
+	sk->lines++;
+	while (me.state == WAIT_QUEUED) {
+		if (!sk->writing)
+			sink_lead(sk, fd);
+		else
+			pthread_cond_wait(&sk->done, &sk->lock);
+	}
+	rc = me.state == WAIT_OK ? 0 : -1;
 	pthread_mutex_unlock(&sk->lock);
 	return rc;
+}
+
+void
+evlog_write_counts(struct evlog *log, unsigned long long *lines,
+    unsigned long long *writes)
+{
+	struct sink *sk;
+	size_t	i;
+
+	*lines = *writes = 0;
+	for (i = 0; i <= EVLOG_MAX_FILES; i++) {
+		sk = i < EVLOG_MAX_FILES ? &log->files[i] : &log->err;
+		pthread_mutex_lock(&sk->lock);
+		*lines += sk->lines;
+		*writes += sk->writes;
+		pthread_mutex_unlock(&sk->lock);
+	}
+}
+
+size_t
+evlog_queued(struct evlog *log)
+{
+	struct waiter *w;
+	struct sink *sk;
+	size_t	i, n = 0;
+
+	for (i = 0; i <= EVLOG_MAX_FILES; i++) {
+		sk = i < EVLOG_MAX_FILES ? &log->files[i] : &log->err;
+		pthread_mutex_lock(&sk->lock);
+		for (w = sk->head; w != NULL; w = w->next)
+			n++;
+		pthread_mutex_unlock(&sk->lock);
+	}
+	return n;
 }
 
 /* After a failure, the first line that gets through reports the loss. */

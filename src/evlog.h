@@ -46,4 +46,9 @@ int	evlog_end(struct evline *);
 
 void	evlog_timestamp(char *, size_t);
 
+void	evlog_write_counts(struct evlog *, unsigned long long *,
+	    unsigned long long *);
+size_t	evlog_queued(struct evlog *);
+void	evlog_set_write_hook(void (*)(void *), void *);
+
 #endif
