@@ -122,6 +122,7 @@ struct waiter {
 #define WAIT_LOST	2
 
 #define EVLOG_KEEP_BUF	(256 * 1024)	/* batch buffers above this are freed */
+#define EVLOG_BUFFER	(64 * 1024)	/* log_flush: written at once past this */
 
 struct sink {
 	pthread_mutex_t	 lock;
@@ -150,6 +151,13 @@ struct evlog {
 	atomic_ullong	 pending;	/* lost since the last report */
 	int		 memory;
 	int		 has_sink;	/* any sink at all (log = none: no) */
+	unsigned	 flush_ms;	/* log_flush: 0 lossless, else buffered */
+	_Atomic int	 buffered;	/* log_flush > 0 and evlog_start() done */
+	int		 flusher_on;
+	int		 stopping;	/* under flushlock */
+	pthread_t	 flusher;
+	pthread_mutex_t	 flushlock;
+	pthread_cond_t	 flushcond;
 	pthread_mutex_t	 memlock;
 	struct strbuf	 membuf;
 	int		 chain;		/* log_chain: lines carry a chained mac */
@@ -162,6 +170,7 @@ struct evlog {
 };
 
 static void evlog_chain_link(struct evlog *);
+static void evlog_stop(struct evlog *);
 
 /* Where syslogd listens; tests point it elsewhere. */
 static const char *evlog_syslog_path = SYSLOGC_PATH;
@@ -290,6 +299,7 @@ evlog_open(const struct sg_config *cfg, int foreground, char *err,
 	}
 	atomic_init(&log->level, (int)cfg->log_level);
 	atomic_init(&log->max_value, cfg->log_max_value);
+	log->flush_ms = cfg->log_flush;
 	evlog_sinks_init(log);
 	if (foreground && !cfg->log_explicit) {
 		log->use_stderr = 1;
@@ -370,6 +380,7 @@ evlog_close(struct evlog *log)
 
 	if (log == NULL)
 		return;
+	evlog_stop(log);
 	if (log->use_syslog)
 		syslogc_close(&log->sys);
 	for (i = 0; i < log->nfiles; i++) {
@@ -696,6 +707,9 @@ evlog_now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static void count_lost(struct evlog *);
+static void report_recovery(struct evlog *);
+
 /* Milliseconds left until deadline, 0 when it has passed. */
 static long long
 evlog_ms_left(long long deadline)
@@ -729,14 +743,20 @@ evlog_set_write_hook(void (*hook)(void *), void *arg)
  * is one line, lost; the lines after it are not written at all, lost.
  * A batch that cannot get its predecessor's newline out first is not
  * written at all.
+ *
+ * Buffered lines (log_flush) have no waiter: the writer counts those of
+ * them that it could not write, and their batch gets a time bound of its
+ * own.
  */
 static void
-sink_lead(struct sink *sk, int fd)
+sink_lead(struct evlog *log, struct sink *sk, int fd)
 {
 	struct strbuf batch = sk->pending;
 	struct waiter *w, *list = sk->head;
-	long long deadline = sk->deadline;
-	size_t	done = 0;
+	long long deadline = list ? sk->deadline
+	    : evlog_now_ms() + EVLOG_WAIT_MS;
+	size_t	done = 0, off, nlost = 0;
+	const char *nl;
 	int	rc = -1, torn = sk->torn, newtorn = 0;
 
 	sk->pending = sk->spare;
@@ -757,10 +777,23 @@ sink_lead(struct sink *sk, int fd)
 			newtorn = 1;
 	}
 
+	/* the lines not written: those from the one cut short on */
+	for (off = done; rc < 0 && off < batch.len
+	    && (nl = memchr(batch.data + off, '\n', batch.len - off)) != NULL;
+	    off = (size_t)(nl - batch.data) + 1)
+		nlost++;
+
 	pthread_mutex_lock(&sk->lock);
 	sk->torn = torn || newtorn;
-	for (w = list; w != NULL; w = w->next)
+	for (w = list; w != NULL; w = w->next) {
 		w->state = rc == 0 || w->end <= done ? WAIT_OK : WAIT_LOST;
+		if (w->state == WAIT_LOST)
+			nlost--;	/* a waiter counts its own */
+	}
+	while (nlost-- > 0)
+		count_lost(log);
+	if (rc == 0 && list == NULL)
+		report_recovery(log);
 	if (batch.cap > EVLOG_KEEP_BUF)
 		strbuf_free(&batch);
 	strbuf_reset(&batch);
@@ -778,21 +811,35 @@ sink_lead(struct sink *sk, int fd)
  * a batch arrived after every line of that batch. The lock is held only
  * to queue and to hand over, never across a write(2).
  * Returns 0, or -1 for a line lost.
+ *
+ * Buffered (log_flush, after evlog_start()): the line is queued and the
+ * call returns at once; the flusher writes the queue every log_flush ms,
+ * and the thread whose line takes it past EVLOG_BUFFER bytes writes it
+ * then, if no write is in progress.
  */
 static int
-sink_write(struct sink *sk, int fd, const char *p, size_t len)
+sink_write(struct evlog *log, struct sink *sk, int fd, const char *p,
+    size_t len)
 {
 	struct waiter me;
-	int	rc;
+	int	rc, buffered = atomic_load_explicit(&log->buffered,
+		    memory_order_relaxed);
 
 	pthread_mutex_lock(&sk->lock);
-	if (sk->head == NULL)
+	if (sk->head == NULL && !buffered)
 		sk->deadline = evlog_now_ms() + EVLOG_WAIT_MS;
 	strbuf_append(&sk->pending, p, len);
 	if (strbuf_failed(&sk->pending)) {	/* no memory: not queued */
 		sk->pending.failed = 0;
 		pthread_mutex_unlock(&sk->lock);
 		return -1;
+	}
+	if (buffered) {
+		sk->lines++;
+		if (sk->pending.len >= EVLOG_BUFFER && !sk->writing)
+			sink_lead(log, sk, fd);
+		pthread_mutex_unlock(&sk->lock);
+		return 0;
 	}
 	me.next = NULL;
 	me.end = sk->pending.len;
@@ -805,13 +852,105 @@ sink_write(struct sink *sk, int fd, const char *p, size_t len)
 	sk->lines++;
 	while (me.state == WAIT_QUEUED) {
 		if (!sk->writing)
-			sink_lead(sk, fd);
+			sink_lead(log, sk, fd);
 		else
 			pthread_cond_wait(&sk->done, &sk->lock);
 	}
 	rc = me.state == WAIT_OK ? 0 : -1;
 	pthread_mutex_unlock(&sk->lock);
 	return rc;
+}
+
+/* Writes what the sinks have queued (log_flush), one sink after another. */
+static void
+evlog_flush_all(struct evlog *log)
+{
+	size_t	i;
+
+	for (i = 0; i < log->nfiles; i++) {
+		pthread_mutex_lock(&log->files[i].lock);
+		if (!log->files[i].writing && log->files[i].pending.len > 0)
+			sink_lead(log, &log->files[i],
+			    atomic_load(&log->fds[i]));
+		pthread_mutex_unlock(&log->files[i].lock);
+	}
+	if (log->use_stderr) {
+		pthread_mutex_lock(&log->err.lock);
+		if (!log->err.writing && log->err.pending.len > 0)
+			sink_lead(log, &log->err, STDERR_FILENO);
+		pthread_mutex_unlock(&log->err.lock);
+	}
+}
+
+static void *
+evlog_flusher(void *arg)
+{
+	struct evlog *log = arg;
+	struct timespec until;
+
+	pthread_mutex_lock(&log->flushlock);
+	while (!log->stopping) {
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += log->flush_ms / 1000;
+		until.tv_nsec += (long)(log->flush_ms % 1000) * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		while (!log->stopping && pthread_cond_timedwait(&log->flushcond,
+		    &log->flushlock, &until) == 0)
+			;
+		pthread_mutex_unlock(&log->flushlock);
+		evlog_flush_all(log);
+		pthread_mutex_lock(&log->flushlock);
+	}
+	pthread_mutex_unlock(&log->flushlock);
+	return NULL;
+}
+
+int
+evlog_start(struct evlog *log, char *err, size_t errlen)
+{
+	pthread_condattr_t ca;
+	int	rc;
+
+	if (log == NULL || log->memory || log->flush_ms == 0 || log->flusher_on
+	    || (log->nfiles == 0 && !log->use_stderr))
+		return 0;
+	pthread_mutex_init(&log->flushlock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&log->flushcond, &ca);
+	pthread_condattr_destroy(&ca);
+	log->stopping = 0;
+	if ((rc = pthread_create(&log->flusher, NULL, evlog_flusher, log)) != 0) {
+		snprintf(err, errlen, "log_flush: cannot start the log "
+		    "flusher: %s", strerror(rc));
+		pthread_mutex_destroy(&log->flushlock);
+		pthread_cond_destroy(&log->flushcond);
+		return -1;
+	}
+	log->flusher_on = 1;
+	atomic_store(&log->buffered, 1);
+	return 0;
+}
+
+/* Stops the flusher and writes what is left (evlog_close). */
+static void
+evlog_stop(struct evlog *log)
+{
+	if (!log->flusher_on)
+		return;
+	atomic_store(&log->buffered, 0);
+	pthread_mutex_lock(&log->flushlock);
+	log->stopping = 1;
+	pthread_cond_signal(&log->flushcond);
+	pthread_mutex_unlock(&log->flushlock);
+	pthread_join(log->flusher, NULL);
+	pthread_mutex_destroy(&log->flushlock);
+	pthread_cond_destroy(&log->flushcond);
+	log->flusher_on = 0;
+	evlog_flush_all(log);
 }
 
 void
@@ -964,13 +1103,13 @@ write_sinks(struct evlog *log, struct strbuf *sb)
 		pthread_mutex_unlock(&log->memlock);
 	}
 	for (i = 0; i < log->nfiles; i++) {
-		if (sink_write(&log->files[i], atomic_load(&log->fds[i]),
+		if (sink_write(log, &log->files[i], atomic_load(&log->fds[i]),
 		    sb->data, sb->len) < 0) {
 			count_lost(log);
 			rc = -1;
 		}
 	}
-	if (log->use_stderr && sink_write(&log->err, STDERR_FILENO, sb->data,
+	if (log->use_stderr && sink_write(log, &log->err, STDERR_FILENO, sb->data,
 	    sb->len) < 0) {
 		count_lost(log);
 		rc = -1;

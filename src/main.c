@@ -441,6 +441,9 @@ main(int argc, char **argv)
 	if (pidfd >= 0)
 		write_pidfile(pidfd, cfg->pidfile);
 	drop_privileges(&id);
+	/* log_flush: the flusher thread, in the process that stays */
+	if (evlog_start(log, err, sizeof(err)) < 0)
+		msg_fatal("%s", err);
 	msg_info("sessguard %s listening on %s, mode %s%s%s", PACKAGE_VERSION,
 	    cfg->socket, config_mode_name(cfg->mode),
 	    id.change ? ", running as " : "", id.change ?

@@ -1646,7 +1646,8 @@ check_many(const char *text)
 		ck_assert_int_eq(next[id], MANYLINES);
 }
 
-START_TEST(t_group_many_threads)
+static void
+many_threads(const char *extra, int start)
 {
 	char	path[128], fifo[128], *text;
 	unsigned long long lines, writes;
@@ -1663,9 +1664,11 @@ START_TEST(t_group_many_threads)
 	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
 	r.fd = open(fifo, O_RDONLY | O_NONBLOCK);
 	ck_assert_int_ge(r.fd, 0);
-	cfg = cfg_with("log = file:%s, file:%s\n", path, fifo);
+	cfg = cfg_with("log = file:%s, file:%s\n%s", path, fifo, extra);
 	log = evlog_open(cfg, 0, err, sizeof(err));
 	ck_assert_msg(log != NULL, "%s", err);
+	if (start)
+		ck_assert_int_eq(evlog_start(log, err, sizeof(err)), 0);
 	ck_assert_int_eq(fcntl(r.fd, F_SETFL, 0), 0);
 	strbuf_init(&r.got);
 	ck_assert_int_eq(pthread_create(&rth, NULL, slowreader_main, &r), 0);
@@ -1680,7 +1683,7 @@ START_TEST(t_group_many_threads)
 	evlog_write_counts(log, &lines, &writes);
 	ck_assert_uint_eq(lines, 2ULL * MANYTHREADS * MANYLINES);
 	ck_assert_uint_le(writes, lines);
-	evlog_close(log);
+	evlog_close(log);		/* buffered: writes the rest */
 	pthread_join(rth, NULL);
 	text = read_file_text(path);
 	check_many(text);
@@ -1691,6 +1694,157 @@ START_TEST(t_group_many_threads)
 	close(r.fd);
 	unlink(path);
 	unlink(fifo);
+	rmdir(tmpdir);
+}
+
+START_TEST(t_group_many_threads)
+{
+	many_threads("", 0);
+}
+END_TEST
+
+START_TEST(t_buffered_many_threads)
+{
+	many_threads("log_flush = 5\n", 1);
+}
+END_TEST
+
+/* Lines in a file: how many, none broken. */
+static size_t
+file_lines(const char *path)
+{
+	char	*text = read_file_text(path);
+	size_t	good, bad;
+
+	count_json_lines(text, strlen(text), &good, &bad);
+	ck_assert_uint_eq(bad, 0);
+	free(text);
+	return good;
+}
+
+/*
+ * log_flush: lines wait in memory and go out together, at the latest
+ * when the log closes; before evlog_start() (the daemon forks after
+ * opening the log) every line is still written before evlog_end()
+ * returns.
+ */
+START_TEST(t_buffered_close_writes)
+{
+	char	path[128];
+	unsigned long long lines, writes;
+	struct sg_config *cfg;
+	struct evlog *log;
+	struct strbuf sb;
+	unsigned i;
+
+	make_tmpdir();
+	snprintf(path, sizeof(path), "%s/buf.jsonl", tmpdir);
+	cfg = cfg_with("log = file:%s\nlog_flush = 10000\n", path);
+	ck_assert_uint_eq(cfg->log_flush, 10000);
+	log = evlog_open(cfg, 0, err, sizeof(err));
+	ck_assert_msg(log != NULL, "%s", err);
+	strbuf_init(&sb);
+	ck_assert_int_eq(one_line(log, &sb, 1, "connect", "k", "v"), 0);
+	ck_assert_uint_eq(file_lines(path), 1);		/* not started: at once */
+	ck_assert_int_eq(evlog_start(log, err, sizeof(err)), 0);
+	for (i = 2; i <= 11; i++)
+		ck_assert_int_eq(one_line(log, &sb, i, "rcpt", "k", "v"), 0);
+	evlog_write_counts(log, &lines, &writes);
+	ck_assert_uint_eq(lines, 11);
+	ck_assert_uint_eq(writes, 1);			/* the first line only */
+	evlog_close(log);
+	ck_assert_uint_eq(file_lines(path), 11);	/* in one more write */
+	strbuf_free(&sb);
+	config_free(cfg);
+	unlink(path);
+	rmdir(tmpdir);
+}
+END_TEST
+
+/* The flusher writes buffered lines without any further line or close. */
+START_TEST(t_buffered_flusher)
+{
+	char	path[128];
+	struct sg_config *cfg;
+	struct evlog *log;
+	struct strbuf sb;
+	unsigned i;
+
+	make_tmpdir();
+	snprintf(path, sizeof(path), "%s/fl.jsonl", tmpdir);
+	cfg = cfg_with("log = file:%s\nlog_flush = 20\n", path);
+	log = evlog_open(cfg, 0, err, sizeof(err));
+	ck_assert_msg(log != NULL, "%s", err);
+	ck_assert_int_eq(evlog_start(log, err, sizeof(err)), 0);
+	strbuf_init(&sb);
+	for (i = 1; i <= 5; i++)
+		ck_assert_int_eq(one_line(log, &sb, i, "rcpt", "k", "v"), 0);
+	/* wait for the condition; check's timeout ends a hang */
+	while (file_lines(path) < 5)
+		usleep(5000);
+	ck_assert_uint_eq(file_lines(path), 5);
+	evlog_close(log);
+	ck_assert_uint_eq(file_lines(path), 5);
+	strbuf_free(&sb);
+	config_free(cfg);
+	unlink(path);
+	rmdir(tmpdir);
+}
+END_TEST
+
+/*
+ * Past 64 KiB the line that crosses it writes the buffer; a buffered
+ * batch that fails counts each of its lines lost.
+ */
+START_TEST(t_buffered_threshold_and_loss)
+{
+	char	path[128], value[1001];
+	unsigned long long lines, writes;
+	struct stat st;
+	size_t	linelen;
+	struct sg_config *cfg;
+	struct evlog *log;
+	struct strbuf sb;
+	unsigned i, n = 0;
+
+	make_tmpdir();
+	snprintf(path, sizeof(path), "%s/th.jsonl", tmpdir);
+	memset(value, 'x', sizeof(value) - 1);
+	value[sizeof(value) - 1] = '\0';
+	cfg = cfg_with("log = file:%s\nlog_flush = 10000\n"
+	    "log_max_value = 4096\n", path);
+	log = evlog_open(cfg, 0, err, sizeof(err));
+	ck_assert_msg(log != NULL, "%s", err);
+	ck_assert_int_eq(evlog_start(log, err, sizeof(err)), 0);
+	strbuf_init(&sb);
+	do {
+		ck_assert_int_eq(one_line(log, &sb, 100 + ++n, "rcpt", "v",
+		    value), 0);
+		evlog_write_counts(log, &lines, &writes);
+	} while (writes == 0 && n < 1000);
+	ck_assert_uint_eq(writes, 1);
+	ck_assert_uint_eq(file_lines(path), n);
+	/* the line that took the buffer to 64 KiB wrote it, not before */
+	ck_assert_int_eq(stat(path, &st), 0);
+	linelen = (size_t)st.st_size / n;
+	ck_assert_uint_eq((size_t)st.st_size, linelen * n);	/* all alike */
+	ck_assert_uint_ge(n * linelen, 64 * 1024);
+	ck_assert_uint_lt((n - 1) * linelen, 64 * 1024);
+	evlog_close(log);
+	config_free(cfg);
+	unlink(path);
+
+	cfg = cfg_with("log = file:/dev/full\nlog_flush = 10000\n"
+	    "log_max_value = 4096\n");
+	log = evlog_open(cfg, 0, err, sizeof(err));
+	ck_assert_msg(log != NULL, "%s", err);
+	ck_assert_int_eq(evlog_start(log, err, sizeof(err)), 0);
+	for (i = 1; i <= n; i++)
+		ck_assert_int_eq(one_line(log, &sb, i, "rcpt", "v", value), 0);
+	ck_assert_uint_eq(evlog_lost(log), n);
+	evlog_close(log);
+	config_free(cfg);
+	strbuf_free(&sb);
 	rmdir(tmpdir);
 }
 END_TEST
@@ -1779,6 +1933,10 @@ evlog_suite(void)
 	tcase_add_test(tc, t_group_all_lost);
 	tcase_add_test(tc, t_group_cut_short);
 	tcase_add_test(tc, t_group_many_threads);
+	tcase_add_test(tc, t_buffered_many_threads);
+	tcase_add_test(tc, t_buffered_close_writes);
+	tcase_add_test(tc, t_buffered_flusher);
+	tcase_add_test(tc, t_buffered_threshold_and_loss);
 	suite_add_tcase(s, tc);
 	return s;
 }
