@@ -115,6 +115,7 @@ struct waiter {
 	struct waiter	*next;
 	size_t		 end;		/* where the line ends in its batch */
 	int		 state;		/* WAIT_QUEUED, WAIT_OK, WAIT_LOST */
+	pthread_cond_t	 wake;		/* its line is done, or it may lead */
 };
 
 #define WAIT_QUEUED	0
@@ -126,7 +127,7 @@ struct waiter {
 
 struct sink {
 	pthread_mutex_t	 lock;
-	pthread_cond_t	 done;		/* a write finished */
+	pthread_cond_t	 done;		/* a write finished (for reopen) */
 	int		 torn;
 	int		 writing;	/* a writer has a batch out */
 	struct strbuf	 pending;	/* queued lines, whole, in order */
@@ -748,6 +749,40 @@ evlog_set_write_hook(void (*hook)(void *), void *arg)
  * them that it could not write, and their batch gets a time bound of its
  * own.
  */
+/*
+ * Writes data (whole lines) with the sink's lock released, first the
+ * newline that a line cut short before still lacks (*torn), within
+ * deadline. Returns 0, or -1 with *done bytes of data written; *torn
+ * says whether the sink now lacks a newline.
+ */
+static int
+sink_put(int fd, const char *data, size_t len, long long deadline,
+    int *torn, size_t *done)
+{
+	int	rc = -1;
+
+	*done = 0;
+	if (*torn && write_buf(fd, "\n", 1, (int)evlog_ms_left(deadline),
+	    NULL) < 0)
+		return -1;
+	*torn = 0;
+	rc = write_buf(fd, data, len, (int)evlog_ms_left(deadline), done);
+	if (rc < 0 && *done > 0 && data[*done - 1] != '\n'
+	    && write_buf(fd, "\n", 1, 0, NULL) < 0)
+		*torn = 1;
+	return rc;
+}
+
+/* Ends a write: the sink is free again; wakes who waits for that. */
+static void
+sink_free_writer(struct sink *sk)
+{
+	sk->writing = 0;
+	if (sk->head)			/* the next batch's first leads it */
+		pthread_cond_signal(&sk->head->wake);
+	pthread_cond_broadcast(&sk->done);	/* evlog_reopen() */
+}
+
 static void
 sink_lead(struct evlog *log, struct sink *sk, int fd)
 {
@@ -757,7 +792,7 @@ sink_lead(struct evlog *log, struct sink *sk, int fd)
 	    : evlog_now_ms() + EVLOG_WAIT_MS;
 	size_t	done = 0, off, nlost = 0;
 	const char *nl;
-	int	rc = -1, torn = sk->torn, newtorn = 0;
+	int	rc, torn = sk->torn;
 
 	sk->pending = sk->spare;
 	strbuf_init(&sk->spare);
@@ -768,15 +803,7 @@ sink_lead(struct evlog *log, struct sink *sk, int fd)
 
 	if (evlog_write_hook)
 		evlog_write_hook(evlog_write_hook_arg);
-	if (!torn || write_buf(fd, "\n", 1, (int)evlog_ms_left(deadline), NULL) == 0) {
-		torn = 0;
-		rc = write_buf(fd, batch.data, batch.len, (int)evlog_ms_left(deadline),
-		    &done);
-		if (rc < 0 && done > 0 && batch.data[done - 1] != '\n'
-		    && write_buf(fd, "\n", 1, 0, NULL) < 0)
-			newtorn = 1;
-	}
-
+	rc = sink_put(fd, batch.data, batch.len, deadline, &torn, &done);
 	/* the lines not written: those from the one cut short on */
 	for (off = done; rc < 0 && off < batch.len
 	    && (nl = memchr(batch.data + off, '\n', batch.len - off)) != NULL;
@@ -784,11 +811,13 @@ sink_lead(struct evlog *log, struct sink *sk, int fd)
 		nlost++;
 
 	pthread_mutex_lock(&sk->lock);
-	sk->torn = torn || newtorn;
+	sk->torn = torn;
+	/* wake exactly this batch's threads */
 	for (w = list; w != NULL; w = w->next) {
 		w->state = rc == 0 || w->end <= done ? WAIT_OK : WAIT_LOST;
 		if (w->state == WAIT_LOST)
 			nlost--;	/* a waiter counts its own */
+		pthread_cond_signal(&w->wake);
 	}
 	while (nlost-- > 0)
 		count_lost(log);
@@ -798,8 +827,32 @@ sink_lead(struct evlog *log, struct sink *sk, int fd)
 		strbuf_free(&batch);
 	strbuf_reset(&batch);
 	sk->spare = batch;
-	sk->writing = 0;
-	pthread_cond_broadcast(&sk->done);
+	sink_free_writer(sk);
+}
+
+/*
+ * A line to an idle sink (no write in progress, nothing queued) is
+ * written from the caller's buffer, as a batch of one; called with the
+ * lock held, returns with it held.
+ */
+static int
+sink_write_alone(struct sink *sk, int fd, const char *p, size_t len)
+{
+	long long deadline = evlog_now_ms() + EVLOG_WAIT_MS;
+	size_t	done;
+	int	rc, torn = sk->torn;
+
+	sk->writing = 1;
+	sk->writes++;
+	sk->lines++;
+	pthread_mutex_unlock(&sk->lock);
+	if (evlog_write_hook)
+		evlog_write_hook(evlog_write_hook_arg);
+	rc = sink_put(fd, p, len, deadline, &torn, &done);
+	pthread_mutex_lock(&sk->lock);
+	sk->torn = torn;
+	sink_free_writer(sk);
+	return rc;
 }
 
 /*
@@ -826,6 +879,11 @@ sink_write(struct evlog *log, struct sink *sk, int fd, const char *p,
 		    memory_order_relaxed);
 
 	pthread_mutex_lock(&sk->lock);
+	if (!buffered && !sk->writing && sk->pending.len == 0) {
+		rc = sink_write_alone(sk, fd, p, len);
+		pthread_mutex_unlock(&sk->lock);
+		return rc;
+	}
 	if (sk->head == NULL && !buffered)
 		sk->deadline = evlog_now_ms() + EVLOG_WAIT_MS;
 	strbuf_append(&sk->pending, p, len);
@@ -844,6 +902,7 @@ sink_write(struct evlog *log, struct sink *sk, int fd, const char *p,
 	me.next = NULL;
 	me.end = sk->pending.len;
 	me.state = WAIT_QUEUED;
+	pthread_cond_init(&me.wake, NULL);
 	if (sk->tail)
 		sk->tail->next = &me;
 	else
@@ -854,10 +913,11 @@ sink_write(struct evlog *log, struct sink *sk, int fd, const char *p,
 		if (!sk->writing)
 			sink_lead(log, sk, fd);
 		else
-			pthread_cond_wait(&sk->done, &sk->lock);
+			pthread_cond_wait(&me.wake, &sk->lock);
 	}
 	rc = me.state == WAIT_OK ? 0 : -1;
 	pthread_mutex_unlock(&sk->lock);
+	pthread_cond_destroy(&me.wake);
 	return rc;
 }
 
