@@ -15,6 +15,9 @@
  *	void evlog_str(line, key, value), evlog_int(...), evlog_bool(...), ...
  *	int evlog_end(line)
  *
+ *	int evlog_start(log, err, errlen)
+ *	void evlog_flush(log)
+ *
  *	void evlog_write_counts(log, lines, writes)
  *	size_t evlog_queued(log)
  *	void evlog_set_write_hook(hook, arg)
@@ -42,6 +45,16 @@
  *	share one. Lines are whole in the buffer and one writer writes at a
  *	time, so lines longer than PIPE_BUF on a pipe (stderr, a FIFO) do not
  *	interleave either. Files are opened O_APPEND.
+ *
+ *	log_flush = N (opt-in) buffers lines instead, once evlog_start() has
+ *	started the flusher thread (after the daemon forks; before, lines are
+ *	written as above): evlog_end() queues the line and returns, and the
+ *	flusher writes the queue every N ms; the line that takes a sink's
+ *	queue past 64 KiB writes it at once, and a line that finds 64 KiB
+ *	queued waits for its write, so the queue stays bounded when the sink
+ *	is slow. evlog_flush() writes what is queued now; evlog_close()
+ *	stops the flusher and writes the rest. A crash loses at most the
+ *	lines of the last N ms.
  *
  *	evlog_write_counts() adds up, over the descriptor sinks, the lines
  *	handed to them and the write batches they took (benchmarks, tests);
@@ -868,7 +881,9 @@ sink_write_alone(struct sink *sk, int fd, const char *p, size_t len)
  * Buffered (log_flush, after evlog_start()): the line is queued and the
  * call returns at once; the flusher writes the queue every log_flush ms,
  * and the thread whose line takes it past EVLOG_BUFFER bytes writes it
- * then, if no write is in progress.
+ * then, if no write is in progress. A line that finds EVLOG_BUFFER bytes
+ * queued already (the sink is slower than the lines come) waits for its
+ * write as above: the buffer stays bounded.
  */
 static int
 sink_write(struct evlog *log, struct sink *sk, int fd, const char *p,
@@ -879,6 +894,9 @@ sink_write(struct evlog *log, struct sink *sk, int fd, const char *p,
 		    memory_order_relaxed);
 
 	pthread_mutex_lock(&sk->lock);
+	/* a full buffer holds the threads that add to it: memory bounded */
+	if (buffered && sk->pending.len >= EVLOG_BUFFER)
+		buffered = 0;
 	if (!buffered && !sk->writing && sk->pending.len == 0) {
 		rc = sink_write_alone(sk, fd, p, len);
 		pthread_mutex_unlock(&sk->lock);
@@ -921,25 +939,30 @@ sink_write(struct evlog *log, struct sink *sk, int fd, const char *p,
 	return rc;
 }
 
-/* Writes what the sinks have queued (log_flush), one sink after another. */
+/*
+ * Writes what a sink has queued (log_flush), after the write in progress
+ * if there is one.
+ */
 static void
-evlog_flush_all(struct evlog *log)
+sink_flush(struct evlog *log, struct sink *sk, int fd)
+{
+	pthread_mutex_lock(&sk->lock);
+	while (sk->writing)
+		pthread_cond_wait(&sk->done, &sk->lock);
+	if (sk->pending.len > 0)
+		sink_lead(log, sk, fd);
+	pthread_mutex_unlock(&sk->lock);
+}
+
+void
+evlog_flush(struct evlog *log)
 {
 	size_t	i;
 
-	for (i = 0; i < log->nfiles; i++) {
-		pthread_mutex_lock(&log->files[i].lock);
-		if (!log->files[i].writing && log->files[i].pending.len > 0)
-			sink_lead(log, &log->files[i],
-			    atomic_load(&log->fds[i]));
-		pthread_mutex_unlock(&log->files[i].lock);
-	}
-	if (log->use_stderr) {
-		pthread_mutex_lock(&log->err.lock);
-		if (!log->err.writing && log->err.pending.len > 0)
-			sink_lead(log, &log->err, STDERR_FILENO);
-		pthread_mutex_unlock(&log->err.lock);
-	}
+	for (i = 0; i < log->nfiles; i++)
+		sink_flush(log, &log->files[i], atomic_load(&log->fds[i]));
+	if (log->use_stderr)
+		sink_flush(log, &log->err, STDERR_FILENO);
 }
 
 static void *
@@ -961,7 +984,7 @@ evlog_flusher(void *arg)
 		    &log->flushlock, &until) == 0)
 			;
 		pthread_mutex_unlock(&log->flushlock);
-		evlog_flush_all(log);
+		evlog_flush(log);
 		pthread_mutex_lock(&log->flushlock);
 	}
 	pthread_mutex_unlock(&log->flushlock);
@@ -1010,7 +1033,7 @@ evlog_stop(struct evlog *log)
 	pthread_mutex_destroy(&log->flushlock);
 	pthread_cond_destroy(&log->flushcond);
 	log->flusher_on = 0;
-	evlog_flush_all(log);
+	evlog_flush(log);
 }
 
 void

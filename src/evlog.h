@@ -23,6 +23,7 @@ const char *evlog_memory_text(struct evlog *);
 void	evlog_memory_clear(struct evlog *);
 void	evlog_close(struct evlog *);
 int	evlog_start(struct evlog *, char *, size_t);
+void	evlog_flush(struct evlog *);
 int	evlog_reopen(struct evlog *, char *, size_t);
 unsigned long long evlog_lost(const struct evlog *);
 size_t	evlog_max_value(const struct evlog *);
