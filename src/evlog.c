@@ -94,6 +94,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -995,6 +996,7 @@ int
 evlog_start(struct evlog *log, char *err, size_t errlen)
 {
 	pthread_condattr_t ca;
+	sigset_t all, old;
 	int	rc;
 
 	if (log == NULL || log->memory || log->flush_ms == 0 || log->flusher_on
@@ -1006,7 +1008,15 @@ evlog_start(struct evlog *log, char *err, size_t errlen)
 	pthread_cond_init(&log->flushcond, &ca);
 	pthread_condattr_destroy(&ca);
 	log->stopping = 0;
-	if ((rc = pthread_create(&log->flusher, NULL, evlog_flusher, log)) != 0) {
+	/*
+	 * The flusher takes no signal: libmilter's signal thread must get
+	 * SIGTERM, or its default action kills the process, buffer and all.
+	 */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&log->flusher, NULL, evlog_flusher, log);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
 		snprintf(err, errlen, "log_flush: cannot start the log "
 		    "flusher: %s", strerror(rc));
 		pthread_mutex_destroy(&log->flushlock);
