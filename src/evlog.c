@@ -39,10 +39,12 @@
  *	each has written it (or lost it): the caller's verdict never reaches
  *	the MTA before the lines that explain it reach the kernel. A file or
  *	stderr sink commits in groups: a thread that finds a write in
- *	progress queues its line in the sink's buffer and sleeps; the next
- *	writer takes every queued line in one write(2), then wakes their
- *	threads. Alone, a line costs one write(2); under load, many lines
- *	share one. Lines are whole in the buffer and one writer writes at a
+ *	progress queues its line in the sink's buffer and waits for the
+ *	writer's lock, as it would for a plain lock; whoever gets the lock
+ *	next writes every line queued by then in one write(2), and the
+ *	threads whose lines that write carried return without writing.
+ *	Alone, a line costs one write(2); lines that meet a write in
+ *	progress share one. Lines are whole in the buffer and one writer writes at a
  *	time, so lines longer than PIPE_BUF on a pipe (stderr, a FIFO) do not
  *	interleave either. Files are opened O_APPEND.
  *
@@ -114,22 +116,25 @@
 #define EVLOG_WAIT_MS	100	/* the longest a full sink may delay mail */
 
 /*
- * A descriptor sink's own state, under its lock (group commit). A thread
- * that has a line appends it to pending and notes itself as a waiter;
- * if no write is in progress it becomes the writer: it takes every
- * queued line and writes them in one write(2), with the lock released,
- * while the lines of other threads queue up behind for the next write.
- * Each waiter learns from the writer whether its own line went out whole
- * and only then returns, so a line has reached the kernel before the
- * callback that produced it answers the MTA. torn says that the last
- * write stopped part-way through a line which still lacks its newline;
- * that newline is written before anything else.
+ * A descriptor sink's own state (group commit). Two locks: the writer's,
+ * held across a write(2) as a rule is, and the queue's, held for a few
+ * instructions at a time. A thread with a line takes the writer's lock
+ * at once if the sink is idle and writes the line itself. If a write is
+ * in progress it queues the line, notes itself as a waiter, and sleeps
+ * on the writer's lock (the wait a plain lock costs anyway); once it has
+ * the lock, its line has either been written by the writer before it,
+ * together with every line queued then, or it is still queued and this
+ * thread writes it, together with every line queued now, in one write.
+ * Either way the line is out before the thread returns, so a line has
+ * reached the kernel before the callback that produced it answers the
+ * MTA. torn (under the writer's lock) says that the last write stopped
+ * part-way through a line which still lacks its newline; that newline
+ * is written before anything else.
  */
 struct waiter {
 	struct waiter	*next;
 	size_t		 end;		/* where the line ends in its batch */
 	int		 state;		/* WAIT_QUEUED, WAIT_OK, WAIT_LOST */
-	pthread_cond_t	 wake;		/* its line is done, or it may lead */
 };
 
 #define WAIT_QUEUED	0
@@ -140,14 +145,13 @@ struct waiter {
 #define EVLOG_BUFFER	(64 * 1024)	/* log_flush: written at once past this */
 
 struct sink {
-	pthread_mutex_t	 lock;
-	pthread_cond_t	 done;		/* a write finished (for reopen) */
-	int		 torn;
-	int		 writing;	/* a writer has a batch out */
+	pthread_mutex_t	 wlock;		/* the writer's, across a write */
+	int		 torn;		/* under wlock */
+	pthread_mutex_t	 qlock;		/* the queue's; the rest is under it */
 	struct strbuf	 pending;	/* queued lines, whole, in order */
 	struct strbuf	 spare;		/* the other buffer, while not in use */
 	struct waiter	*head, *tail;	/* the waiters of pending, in order */
-	long long	 deadline;	/* of pending's first line */
+	long long	 deadline;	/* of pending's first waiter's line */
 	unsigned long long lines, writes;
 };
 
@@ -200,8 +204,8 @@ static void
 sink_init(struct sink *sk)
 {
 	memset(sk, 0, sizeof(*sk));
-	pthread_mutex_init(&sk->lock, NULL);
-	pthread_cond_init(&sk->done, NULL);
+	pthread_mutex_init(&sk->wlock, NULL);
+	pthread_mutex_init(&sk->qlock, NULL);
 	strbuf_init(&sk->pending);
 	strbuf_init(&sk->spare);
 }
@@ -209,8 +213,8 @@ sink_init(struct sink *sk)
 static void
 sink_free(struct sink *sk)
 {
-	pthread_mutex_destroy(&sk->lock);
-	pthread_cond_destroy(&sk->done);
+	pthread_mutex_destroy(&sk->wlock);
+	pthread_mutex_destroy(&sk->qlock);
 	strbuf_free(&sk->pending);
 	strbuf_free(&sk->spare);
 }
@@ -435,11 +439,8 @@ evlog_reopen(struct evlog *log, char *err, size_t errlen)
 			continue;
 		}
 		old = atomic_load(&log->fds[i]);
-		pthread_mutex_lock(&log->files[i].lock);
 		/* a batch in flight goes to the old file whole */
-		while (log->files[i].writing)
-			pthread_cond_wait(&log->files[i].done,
-			    &log->files[i].lock);
+		pthread_mutex_lock(&log->files[i].wlock);
 		/* the old file's last line gets its newline if it can */
 		if (log->files[i].torn && write_buf(old, "\n", 1, 0, NULL) == 0)
 			log->files[i].torn = 0;
@@ -450,7 +451,7 @@ evlog_reopen(struct evlog *log, char *err, size_t errlen)
 		} else {
 			log->files[i].torn = 0;	/* a new file starts clean */
 		}
-		pthread_mutex_unlock(&log->files[i].lock);
+		pthread_mutex_unlock(&log->files[i].wlock);
 		close(fd);
 	}
 	if (log->chain)
@@ -746,28 +747,18 @@ evlog_set_write_hook(void (*hook)(void *), void *arg)
 }
 
 /*
- * The writer's part, called and returning with the sink's lock held:
- * takes every queued line and writes them in one go with the lock
- * released, within the time left to the oldest of them (the descriptors
- * are non-blocking), then tells each waiter how its line fared.
+ * Writes data (whole lines) to fd, first the newline that a line cut
+ * short before still lacks (*torn), within deadline. Returns 0, or -1
+ * with *done bytes of data written; *torn says whether the sink now
+ * lacks a newline.
  *
- * A batch that stops part-way (the time is up, the disk is full) keeps
+ * A write that stops part-way (the time is up, the disk is full) keeps
  * the lines before the stop; the line it stopped in is ended at once
- * with a newline if the sink takes one, or else before the next batch,
+ * with a newline if the sink takes one, or else before the next write,
  * so the next line always starts a line of its own and the broken line
  * is one line, lost; the lines after it are not written at all, lost.
- * A batch that cannot get its predecessor's newline out first is not
+ * Data that cannot get its predecessor's newline out first is not
  * written at all.
- *
- * Buffered lines (log_flush) have no waiter: the writer counts those of
- * them that it could not write, and their batch gets a time bound of its
- * own.
- */
-/*
- * Writes data (whole lines) with the sink's lock released, first the
- * newline that a line cut short before still lacks (*torn), within
- * deadline. Returns 0, or -1 with *done bytes of data written; *torn
- * says whether the sink now lacks a newline.
  */
 static int
 sink_put(int fd, const char *data, size_t len, long long deadline,
@@ -787,16 +778,17 @@ sink_put(int fd, const char *data, size_t len, long long deadline,
 	return rc;
 }
 
-/* Ends a write: the sink is free again; wakes who waits for that. */
-static void
-sink_free_writer(struct sink *sk)
-{
-	sk->writing = 0;
-	if (sk->head)			/* the next batch's first leads it */
-		pthread_cond_signal(&sk->head->wake);
-	pthread_cond_broadcast(&sk->done);	/* evlog_reopen() */
-}
-
+/*
+ * The writer's part, called with both locks held; returns with the
+ * writer's lock held and the queue's released: takes every queued line
+ * and writes them in one go, the queue free meanwhile, within the time
+ * left to the oldest waiter's line (the descriptors are non-blocking),
+ * then notes for each waiter how its line fared.
+ *
+ * Buffered lines (log_flush) have no waiter: the writer counts those of
+ * them that it could not write, and a batch of them only gets a time
+ * bound of its own.
+ */
 static void
 sink_lead(struct evlog *log, struct sink *sk, int fd)
 {
@@ -811,27 +803,24 @@ sink_lead(struct evlog *log, struct sink *sk, int fd)
 	sk->pending = sk->spare;
 	strbuf_init(&sk->spare);
 	sk->head = sk->tail = NULL;
-	sk->writing = 1;
 	sk->writes++;
-	pthread_mutex_unlock(&sk->lock);
+	pthread_mutex_unlock(&sk->qlock);
 
 	if (evlog_write_hook)
 		evlog_write_hook(evlog_write_hook_arg);
 	rc = sink_put(fd, batch.data, batch.len, deadline, &torn, &done);
+	sk->torn = torn;
 	/* the lines not written: those from the one cut short on */
 	for (off = done; rc < 0 && off < batch.len
 	    && (nl = memchr(batch.data + off, '\n', batch.len - off)) != NULL;
 	    off = (size_t)(nl - batch.data) + 1)
 		nlost++;
 
-	pthread_mutex_lock(&sk->lock);
-	sk->torn = torn;
-	/* wake exactly this batch's threads */
+	pthread_mutex_lock(&sk->qlock);
 	for (w = list; w != NULL; w = w->next) {
 		w->state = rc == 0 || w->end <= done ? WAIT_OK : WAIT_LOST;
 		if (w->state == WAIT_LOST)
 			nlost--;	/* a waiter counts its own */
-		pthread_cond_signal(&w->wake);
 	}
 	while (nlost-- > 0)
 		count_lost(log);
@@ -841,42 +830,15 @@ sink_lead(struct evlog *log, struct sink *sk, int fd)
 		strbuf_free(&batch);
 	strbuf_reset(&batch);
 	sk->spare = batch;
-	sink_free_writer(sk);
-}
-
-/*
- * A line to an idle sink (no write in progress, nothing queued) is
- * written from the caller's buffer, as a batch of one; called with the
- * lock held, returns with it held.
- */
-static int
-sink_write_alone(struct sink *sk, int fd, const char *p, size_t len)
-{
-	long long deadline = evlog_now_ms() + EVLOG_WAIT_MS;
-	size_t	done;
-	int	rc, torn = sk->torn;
-
-	sk->writing = 1;
-	sk->writes++;
-	sk->lines++;
-	pthread_mutex_unlock(&sk->lock);
-	if (evlog_write_hook)
-		evlog_write_hook(evlog_write_hook_arg);
-	rc = sink_put(fd, p, len, deadline, &torn, &done);
-	pthread_mutex_lock(&sk->lock);
-	sk->torn = torn;
-	sink_free_writer(sk);
-	return rc;
+	pthread_mutex_unlock(&sk->qlock);
 }
 
 /*
  * Hands one line to a descriptor sink and returns once it is written
- * (or lost): queued behind a write in progress, it goes out with the
- * other lines queued meanwhile in the next write. Every line is written
- * whole or counted lost, within EVLOG_WAIT_MS of its arrival: a batch is
- * bounded by the time left to its oldest line, and a line queued behind
- * a batch arrived after every line of that batch. The lock is held only
- * to queue and to hand over, never across a write(2).
+ * (or lost). Every line is written whole or counted lost, within
+ * EVLOG_WAIT_MS of its arrival as a rule: a write is bounded by the time
+ * left to the oldest line it carries, and a line queued behind a write
+ * arrived after every line of that write.
  * Returns 0, or -1 for a line lost.
  *
  * Buffered (log_flush, after evlog_start()): the line is queued and the
@@ -891,16 +853,28 @@ sink_write(struct evlog *log, struct sink *sk, int fd, const char *p,
     size_t len)
 {
 	struct waiter me;
-	int	rc, buffered = atomic_load_explicit(&log->buffered,
+	long long deadline;
+	size_t	done;
+	int	rc, torn, buffered = atomic_load_explicit(&log->buffered,
 		    memory_order_relaxed);
 
-	pthread_mutex_lock(&sk->lock);
+	pthread_mutex_lock(&sk->qlock);
 	/* a full buffer holds the threads that add to it: memory bounded */
 	if (buffered && sk->pending.len >= EVLOG_BUFFER)
 		buffered = 0;
-	if (!buffered && !sk->writing && sk->pending.len == 0) {
-		rc = sink_write_alone(sk, fd, p, len);
-		pthread_mutex_unlock(&sk->lock);
+	/* an idle sink: the line goes out from the caller's buffer */
+	if (!buffered && sk->pending.len == 0
+	    && pthread_mutex_trylock(&sk->wlock) == 0) {
+		sk->writes++;
+		sk->lines++;
+		pthread_mutex_unlock(&sk->qlock);
+		deadline = evlog_now_ms() + EVLOG_WAIT_MS;
+		if (evlog_write_hook)
+			evlog_write_hook(evlog_write_hook_arg);
+		torn = sk->torn;
+		rc = sink_put(fd, p, len, deadline, &torn, &done);
+		sk->torn = torn;
+		pthread_mutex_unlock(&sk->wlock);
 		return rc;
 	}
 	if (sk->head == NULL && !buffered)
@@ -908,36 +882,39 @@ sink_write(struct evlog *log, struct sink *sk, int fd, const char *p,
 	strbuf_append(&sk->pending, p, len);
 	if (strbuf_failed(&sk->pending)) {	/* no memory: not queued */
 		sk->pending.failed = 0;
-		pthread_mutex_unlock(&sk->lock);
+		pthread_mutex_unlock(&sk->qlock);
 		return -1;
 	}
+	sk->lines++;
 	if (buffered) {
-		sk->lines++;
-		if (sk->pending.len >= EVLOG_BUFFER && !sk->writing)
+		if (sk->pending.len >= EVLOG_BUFFER
+		    && pthread_mutex_trylock(&sk->wlock) == 0) {
 			sink_lead(log, sk, fd);
-		pthread_mutex_unlock(&sk->lock);
+			pthread_mutex_unlock(&sk->wlock);
+		} else {
+			pthread_mutex_unlock(&sk->qlock);
+		}
 		return 0;
 	}
 	me.next = NULL;
 	me.end = sk->pending.len;
 	me.state = WAIT_QUEUED;
-	pthread_cond_init(&me.wake, NULL);
 	if (sk->tail)
 		sk->tail->next = &me;
 	else
 		sk->head = &me;
 	sk->tail = &me;
-	sk->lines++;
-	while (me.state == WAIT_QUEUED) {
-		if (!sk->writing)
-			sink_lead(log, sk, fd);
-		else
-			pthread_cond_wait(&me.wake, &sk->lock);
-	}
-	rc = me.state == WAIT_OK ? 0 : -1;
-	pthread_mutex_unlock(&sk->lock);
-	pthread_cond_destroy(&me.wake);
-	return rc;
+	pthread_mutex_unlock(&sk->qlock);
+
+	/* no write is out once this is ours: the line is written, or queued */
+	pthread_mutex_lock(&sk->wlock);
+	pthread_mutex_lock(&sk->qlock);
+	if (me.state == WAIT_QUEUED)
+		sink_lead(log, sk, fd);		/* mine and all queued since */
+	else
+		pthread_mutex_unlock(&sk->qlock);
+	pthread_mutex_unlock(&sk->wlock);
+	return me.state == WAIT_OK ? 0 : -1;
 }
 
 /*
@@ -947,12 +924,13 @@ sink_write(struct evlog *log, struct sink *sk, int fd, const char *p,
 static void
 sink_flush(struct evlog *log, struct sink *sk, int fd)
 {
-	pthread_mutex_lock(&sk->lock);
-	while (sk->writing)
-		pthread_cond_wait(&sk->done, &sk->lock);
+	pthread_mutex_lock(&sk->wlock);
+	pthread_mutex_lock(&sk->qlock);
 	if (sk->pending.len > 0)
 		sink_lead(log, sk, fd);
-	pthread_mutex_unlock(&sk->lock);
+	else
+		pthread_mutex_unlock(&sk->qlock);
+	pthread_mutex_unlock(&sk->wlock);
 }
 
 void
@@ -1056,10 +1034,10 @@ evlog_write_counts(struct evlog *log, unsigned long long *lines,
 	*lines = *writes = 0;
 	for (i = 0; i <= EVLOG_MAX_FILES; i++) {
 		sk = i < EVLOG_MAX_FILES ? &log->files[i] : &log->err;
-		pthread_mutex_lock(&sk->lock);
+		pthread_mutex_lock(&sk->qlock);
 		*lines += sk->lines;
 		*writes += sk->writes;
-		pthread_mutex_unlock(&sk->lock);
+		pthread_mutex_unlock(&sk->qlock);
 	}
 }
 
@@ -1072,10 +1050,10 @@ evlog_queued(struct evlog *log)
 
 	for (i = 0; i <= EVLOG_MAX_FILES; i++) {
 		sk = i < EVLOG_MAX_FILES ? &log->files[i] : &log->err;
-		pthread_mutex_lock(&sk->lock);
+		pthread_mutex_lock(&sk->qlock);
 		for (w = sk->head; w != NULL; w = w->next)
 			n++;
-		pthread_mutex_unlock(&sk->lock);
+		pthread_mutex_unlock(&sk->qlock);
 	}
 	return n;
 }
