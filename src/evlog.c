@@ -134,6 +134,9 @@
 struct waiter {
 	struct waiter	*next;
 	size_t		 end;		/* where the line ends in its batch */
+	size_t		 len;
+	long long	 deadline;	/* arrival + EVLOG_WAIT_MS */
+	int		 taken;		/* a writer has the line in hand */
 	int		 state;		/* WAIT_QUEUED, WAIT_OK, WAIT_LOST */
 };
 
@@ -151,7 +154,6 @@ struct sink {
 	struct strbuf	 pending;	/* queued lines, whole, in order */
 	struct strbuf	 spare;		/* the other buffer, while not in use */
 	struct waiter	*head, *tail;	/* the waiters of pending, in order */
-	long long	 deadline;	/* of pending's first waiter's line */
 	unsigned long long lines, writes;
 };
 
@@ -794,12 +796,14 @@ sink_lead(struct evlog *log, struct sink *sk, int fd)
 {
 	struct strbuf batch = sk->pending;
 	struct waiter *w, *list = sk->head;
-	long long deadline = list ? sk->deadline
+	long long deadline = list ? list->deadline
 	    : evlog_now_ms() + EVLOG_WAIT_MS;
 	size_t	done = 0, off, nlost = 0;
 	const char *nl;
 	int	rc, torn = sk->torn;
 
+	for (w = list; w != NULL; w = w->next)
+		w->taken = 1;
 	sk->pending = sk->spare;
 	strbuf_init(&sk->spare);
 	sk->head = sk->tail = NULL;
@@ -831,6 +835,49 @@ sink_lead(struct evlog *log, struct sink *sk, int fd)
 	strbuf_reset(&batch);
 	sk->spare = batch;
 	pthread_mutex_unlock(&sk->qlock);
+}
+
+/*
+ * Takes the writer's lock for a queued line, waiting until the line's
+ * deadline at most (the old rule: a stuck write, such as one to a hung
+ * disk, holds up no other thread's mail for longer). When the time is
+ * up and no writer has the line in hand yet, the line leaves the queue
+ * and -1 says it is lost; a line a writer has in hand waits for that
+ * writer, whose write is bounded by the same deadline or an earlier
+ * one. Returns 0 with the writer's lock held.
+ */
+static int
+sink_wait(struct sink *sk, struct waiter *me)
+{
+	struct timespec until;
+	struct waiter **pp;
+
+	until.tv_sec = me->deadline / 1000;
+	until.tv_nsec = (long)(me->deadline % 1000) * 1000000L;
+	if (pthread_mutex_clocklock(&sk->wlock, CLOCK_MONOTONIC, &until) == 0)
+		return 0;
+	pthread_mutex_lock(&sk->qlock);
+	if (me->taken || me->state != WAIT_QUEUED) {
+		pthread_mutex_unlock(&sk->qlock);
+		pthread_mutex_lock(&sk->wlock);
+		return 0;
+	}
+	/* cut the line out of the queue; the lines after it move up */
+	for (pp = &sk->head; *pp != me; pp = &(*pp)->next)
+		;
+	*pp = me->next;
+	if (sk->tail == me) {
+		sk->tail = NULL;
+		for (pp = &sk->head; *pp != NULL; pp = &(*pp)->next)
+			sk->tail = *pp;
+	}
+	memmove(sk->pending.data + me->end - me->len,
+	    sk->pending.data + me->end, sk->pending.len - me->end + 1);
+	sk->pending.len -= me->len;
+	for (pp = &me->next; *pp != NULL; pp = &(*pp)->next)
+		(*pp)->end -= me->len;
+	pthread_mutex_unlock(&sk->qlock);
+	return -1;
 }
 
 /*
@@ -877,8 +924,6 @@ sink_write(struct evlog *log, struct sink *sk, int fd, const char *p,
 		pthread_mutex_unlock(&sk->wlock);
 		return rc;
 	}
-	if (sk->head == NULL && !buffered)
-		sk->deadline = evlog_now_ms() + EVLOG_WAIT_MS;
 	strbuf_append(&sk->pending, p, len);
 	if (strbuf_failed(&sk->pending)) {	/* no memory: not queued */
 		sk->pending.failed = 0;
@@ -898,6 +943,9 @@ sink_write(struct evlog *log, struct sink *sk, int fd, const char *p,
 	}
 	me.next = NULL;
 	me.end = sk->pending.len;
+	me.len = len;
+	me.deadline = evlog_now_ms() + EVLOG_WAIT_MS;
+	me.taken = 0;
 	me.state = WAIT_QUEUED;
 	if (sk->tail)
 		sk->tail->next = &me;
@@ -907,7 +955,8 @@ sink_write(struct evlog *log, struct sink *sk, int fd, const char *p,
 	pthread_mutex_unlock(&sk->qlock);
 
 	/* no write is out once this is ours: the line is written, or queued */
-	pthread_mutex_lock(&sk->wlock);
+	if (sink_wait(sk, &me) < 0)
+		return -1;			/* not written: out of the queue */
 	pthread_mutex_lock(&sk->qlock);
 	if (me.state == WAIT_QUEUED)
 		sink_lead(log, sk, fd);		/* mine and all queued since */
