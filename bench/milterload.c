@@ -823,7 +823,12 @@ idle_thread(void *arg)
 		if (c.index >= opt_idle)
 			break;
 		c.fd = -1;
-		if (session_open(w, &c) == 0)
+		/*
+		 * Packets that need no reply wait in the worker's buffer for
+		 * the next one that does: a session held idle must send its
+		 * own now, before the next session uses the buffer.
+		 */
+		if (session_open(w, &c) == 0 && flush_out(w, &c) == 0)
 			w->idle[w->nidle++] = c;
 		else
 			conn_close(&c);

@@ -8,7 +8,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends build-essential autoconf \
     automake pkg-config libmilter-dev libssl-dev libjansson-dev zlib1g-dev \
-    libmicrohttpd-dev check >/dev/null
+    libmicrohttpd-dev libcdb-dev libhiredis-dev check >/dev/null
 [ -f Makefile ] || { autoreconf -fi && ./configure; }
 make -j2
 mkdir -p /run/sessguard

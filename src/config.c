@@ -60,14 +60,19 @@
 
 #include "config.h"
 #include "config_types.h"
+#include "util/cidrset.h"
 #include "util/linefile.h"
 #include "util/msg.h"
+#include "util/strset.h"
 
 #define FIELD(f)	offsetof(struct sg_config, f)
 
 _Static_assert(sizeof(enum sg_mode) == sizeof(int)
     && sizeof(enum sg_log_level) == sizeof(int)
-    && sizeof(enum pseudo_mode) == sizeof(int), "cfg_enum stores an int");
+    && sizeof(enum pseudo_mode) == sizeof(int)
+    && sizeof(enum senderlogin_mode) == sizeof(int)
+    && sizeof(enum sg_limit_down) == sizeof(int)
+    && sizeof(enum sg_limit_action) == sizeof(int), "cfg_enum stores an int");
 
 static const struct cfg_name modes[] = {
 	{ "enforce", MODE_ENFORCE }, { "monitor", MODE_MONITOR }, { NULL, 0 },
@@ -87,9 +92,25 @@ static const struct cfg_name facilities[] = {
 	{ "local6", LOG_LOCAL6 }, { "local7", LOG_LOCAL7 }, { NULL, 0 },
 };
 
+static const struct cfg_name store_downs[] = {
+	{ "tempfail", LIMIT_DOWN_TEMPFAIL }, { "local", LIMIT_DOWN_LOCAL },
+	{ NULL, 0 },
+};
+
+static const struct cfg_name limit_actions[] = {
+	{ "tempfail", LIMIT_ACTION_TEMPFAIL }, { "hold", LIMIT_ACTION_HOLD },
+	{ "monitor", LIMIT_ACTION_MONITOR }, { NULL, 0 },
+};
+
 static const struct cfg_name pseudo_modes[] = {
 	{ "no", PSEUDO_OFF }, { "yes", PSEUDO_FULL },
 	{ "local-part", PSEUDO_LOCAL_PART }, { NULL, 0 },
+};
+
+static const struct cfg_name sender_checks[] = {
+	{ "off", SENDERLOGIN_OFF }, { "authenticated", SENDERLOGIN_AUTHENTICATED },
+	{ "known", SENDERLOGIN_KNOWN }, { "strict", SENDERLOGIN_STRICT },
+	{ NULL, 0 },
 };
 
 #define RESTART	CFG_RESTART
@@ -168,6 +189,48 @@ static const struct cfg_key keys[] = {
 	  .doc = "secret key of log_pseudonymize, 16 to 4096 bytes, not readable by others" },
 	{ "log_chain", &cfg_bool, FIELD(log_chain), "no", RESTART,
 	  .doc = "tamper-evident log: each line carries mac, an HMAC (log_key_file) chained over the lines" },
+	{ "sender_login_maps", &cfg_sender_map, FIELD(sender_login_maps), "",
+	  RELOAD,
+	  .doc = "owners of sender addresses, lines 'address login[, login...]': file:/path or cdb:/path (empty: none)" },
+	{ "sender_login_check", &cfg_enum, FIELD(sender_login_check), "off",
+	  RELOAD, .names = sender_checks,
+	  .hint = "off, authenticated, known or strict",
+	  .doc = "sender/login binding at MAIL: off, authenticated, known, strict (as Postfix's reject_*sender_login_mismatch)" },
+	{ "sender_reply", &cfg_reply, FIELD(sender_reply),
+	  "553 5.7.1 Sender address rejected: not owned by user %u", RELOAD,
+	  .doc = "reply to a refused MAIL: 5xx code, enhanced code, text (%u: the login, %s: the sender)" },
+	{ "limit_login_recipients", &cfg_rate, FIELD(limit_login_recipients),
+	  "", RELOAD,
+	  .doc = "relay recipients accepted per login, N/PERIOD such as 100/1h (empty: off)" },
+	{ "limit_login_messages", &cfg_rate, FIELD(limit_login_messages), "",
+	  RELOAD,
+	  .doc = "messages with a relay recipient per login, N/PERIOD (empty: off)" },
+	{ "limit_client_recipients", &cfg_rate, FIELD(limit_client_recipients),
+	  "", RELOAD,
+	  .doc = "relay recipients per client address, N/PERIOD (empty: off)" },
+	{ "limit_login_clients", &cfg_rate, FIELD(limit_login_clients), "",
+	  RELOAD,
+	  .doc = "distinct client addresses per login, N/PERIOD (empty: off)" },
+	{ "limit_exempt", &cfg_exempt, FIELD(limit_exempt), "", RELOAD,
+	  .doc = "logins and client networks (CIDR) that no rate limit applies to" },
+	{ "limit_store", &cfg_string, FIELD(limit_store), "memory", RESTART,
+	  .check = cfg_check_store,
+	  .doc = "where the counters live: memory, redis:unix:/path, redis:inet:HOST:PORT" },
+	{ "limit_store_password_file", &cfg_password_file,
+	  FIELD(limit_store_password_file), "", RESTART,
+	  .doc = "file whose first line is the Redis password (AUTH); not readable by others" },
+	{ "limit_store_timeout", &cfg_uint, FIELD(limit_store_timeout), "100",
+	  RESTART, 1, 60000, .hint = "milliseconds from 1 to 60000",
+	  .doc = "milliseconds a connection to or command of the store may take" },
+	{ "limit_store_down", &cfg_enum, FIELD(limit_store_down), "tempfail",
+	  RELOAD, .names = store_downs, .hint = "tempfail or local",
+	  .doc = "while the store is unreachable: tempfail, or local (this process's own counters)" },
+	{ "limit_action", &cfg_enum, FIELD(limit_action), "tempfail", RELOAD,
+	  .names = limit_actions, .hint = "tempfail, hold or monitor",
+	  .doc = "over a limit: tempfail (limit_reply), hold (accept, hold the message), monitor (log)" },
+	{ "limit_reply", &cfg_reply, FIELD(limit_reply),
+	  "450 4.7.1 Rate limit exceeded: %r", RELOAD, 4, 4,
+	  .doc = "reply over a limit: 4xx code, enhanced code, text (%r: which limit)" },
 };
 
 #define NKEYS	(sizeof(keys) / sizeof(keys[0]))
@@ -197,6 +260,7 @@ config_free(struct sg_config *cfg)
 	cfg_strlist_free(&cfg->relay_domains);
 	cfg_strlist_free(&cfg->trusted_text);
 	free(cfg->trusted);
+	cidrset_free(cfg->trusted_set);
 	free(cfg->relay_reply.text);
 	cfg_strlist_free(&cfg->log_files);
 	free(cfg->user);
@@ -207,6 +271,16 @@ config_free(struct sg_config *cfg)
 	free(cfg->metrics_textfile);
 	free(cfg->log_key_file);
 	pseudo_key_free(&cfg->log_key);
+	free(cfg->sender_login_maps);
+	senderlogin_map_free(cfg->sender_login_map);
+	free(cfg->sender_reply.text);
+	cfg_strlist_free(&cfg->limit_exempt);
+	cidrset_free(cfg->limit_exempt_nets);
+	strset_free(cfg->limit_exempt_logins);
+	free(cfg->limit_store);
+	free(cfg->limit_store_password_file);
+	free(cfg->limit_store_password);
+	free(cfg->limit_reply.text);
 	cfg_strlist_free(&cfg->warnings);
 	free(cfg);
 }
@@ -350,6 +424,12 @@ config_check(struct load *ld, char *err, size_t errlen)
 	if (cfg->log_chain && cfg->log_key.len == 0) {
 		errf(err, errlen, "%s:%d: log_chain: needs log_key_file",
 		    ld->name, line_of(ld, "log_chain"));
+		return -1;
+	}
+	if (cfg->sender_login_check != SENDERLOGIN_OFF
+	    && cfg->sender_login_map == NULL) {
+		errf(err, errlen, "%s:%d: sender_login_check: needs "
+		    "sender_login_maps", ld->name, line_of(ld, "sender_login_check"));
 		return -1;
 	}
 	if (cidr_cover(cfg->trusted, cfg->ntrusted, AF_INET))

@@ -3,6 +3,7 @@
 
 #include <stddef.h>
 
+#include "senderlogin.h"
 #include "util/ipaddr.h"
 #include "util/pseudo.h"
 #include "util/strbuf.h"
@@ -13,16 +14,30 @@
 
 enum sg_mode { MODE_ENFORCE, MODE_MONITOR };
 enum sg_log_level { LOG_LEVEL_COMMANDS, LOG_LEVEL_DECISIONS };
+enum sg_limit_down { LIMIT_DOWN_TEMPFAIL, LIMIT_DOWN_LOCAL };
+enum sg_limit_action { LIMIT_ACTION_TEMPFAIL, LIMIT_ACTION_HOLD,
+	LIMIT_ACTION_MONITOR };
+
+struct strset;
+struct cidrset;
+struct senderlogin_map;
 
 struct sg_strlist {
 	char	**v;
 	size_t	  n;
+	struct strset *set;	/* domain lists: the entries, hashed; else NULL */
 };
 
 struct sg_reply {
 	char	code[4];	/* "554" */
 	char	xcode[12];	/* "5.7.1" or "" */
 	char	*text;		/* may hold %r for the reason */
+};
+
+/* A rate limit "N/PERIOD"; max 0: off. */
+struct sg_rate {
+	unsigned long max;
+	unsigned long period_s;
 };
 
 /* One immutable configuration snapshot. */
@@ -37,6 +52,7 @@ struct sg_config {
 	struct sg_strlist trusted_text;	/* as written, for -n */
 	struct cidr	*trusted;
 	size_t		 ntrusted;
+	struct cidrset	*trusted_set;	/* the same blocks, hashed */
 	struct sg_reply	 relay_reply;
 	int		 log_syslog;
 	int		 log_stderr;
@@ -62,6 +78,25 @@ struct sg_config {
 	char		*log_key_file;
 	struct pseudo_key log_key;
 	int		 log_chain;
+	char		*sender_login_maps;	/* as written, for -n */
+	struct senderlogin_map *sender_login_map; /* loaded, or NULL */
+	enum senderlogin_mode sender_login_check;
+	struct sg_reply	 sender_reply;		/* %u login, %s sender */
+	/* rate limits (SPEC section 8, src/ratelimit.c) */
+	struct sg_rate	 limit_login_recipients;
+	struct sg_rate	 limit_login_messages;
+	struct sg_rate	 limit_client_recipients;
+	struct sg_rate	 limit_login_clients;
+	struct sg_strlist limit_exempt;		/* as written, for -n */
+	struct cidrset	*limit_exempt_nets;	/* its networks */
+	struct strset	*limit_exempt_logins;	/* its logins, any case */
+	char		*limit_store;		/* memory, redis:unix:..., redis:inet:... */
+	char		*limit_store_password_file;
+	char		*limit_store_password;	/* its first line, or NULL */
+	unsigned	 limit_store_timeout;	/* milliseconds */
+	enum sg_limit_down limit_store_down;
+	enum sg_limit_action limit_action;
+	struct sg_reply	 limit_reply;		/* 4xx */
 	struct sg_strlist warnings;	/* "FILE:LINE: key: ..." of the loader */
 };
 

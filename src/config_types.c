@@ -3,10 +3,12 @@
  *	config_types - the value types of the configuration keys
  * SYNOPSIS
  *	#include "config_types.h"
+#include "senderlogin.h"
  *
  *	const struct cfg_type cfg_string, cfg_uint, cfg_octal, cfg_size,
  *		cfg_timeout, cfg_bool, cfg_enum, cfg_domains, cfg_networks,
- *		cfg_reply, cfg_log, cfg_hostname, cfg_loopback, cfg_key_file
+ *		cfg_reply, cfg_log, cfg_hostname, cfg_loopback, cfg_key_file,
+ *		cfg_sender_map, cfg_rate, cfg_exempt, cfg_password_file
  *
  *	int cfg_check_socket(value, err, errlen)
  *	int cfg_check_socket_or_none(value, err, errlen)
@@ -14,6 +16,7 @@
  *	int cfg_check_name(value, err, errlen)
  *	int cfg_check_path(value, err, errlen)
  *	int cfg_check_prom(value, err, errlen)
+ *	int cfg_check_store(value, err, errlen)
  * DESCRIPTION
  *	One setter and one printer a value type, driven by the fields of
  *	the key (struct cfg_key in config.c's table), as Postfix's
@@ -27,31 +30,52 @@
  *	1/0. cfg_enum: one of the key's names. cfg_domains and cfg_networks:
  *	lists, separated by commas or white space, where "file:/path" reads
  *	more entries from that file with the reader of the configuration
- *	file (util/linefile), three levels deep. cfg_reply: an SMTP reply
- *	(relay_reply). cfg_log: log destinations. cfg_hostname: an
+ *	file (util/linefile), three levels deep; a domain list is lowercased
+ *	and also hashed into list->set (domain_set_add()), trusted_networks
+ *	into cfg->trusted_set (util/cidrset), once, so that the decision
+ *	costs the same for 10 entries as for 100,000. cfg_reply: a permanent
+ *	SMTP reply (relay_reply, sender_reply) into the struct sg_reply at
+ *	the key's field. cfg_sender_map: sender_login_maps, the text at the
+ *	key's field and the map, loaded (senderlogin.c) into
+ *	cfg->sender_login_map with the snapshot, so a reload reloads it.
+ *	cfg_log: log destinations. cfg_hostname: an
  *	authserv-id, empty is the host name. cfg_loopback: a loopback-only
  *	inet:PORT@ADDR endpoint (metrics_listen). cfg_key_file: a key file,
  *	loaded (log_key_file).
+ *	cfg_rate: a rate limit N/PERIOD (struct sg_rate; empty is off),
+ *	printed in the largest unit that divides the period. cfg_exempt:
+ *	limit_exempt, addresses and CIDR blocks into cfg->limit_exempt_nets,
+ *	the other entries (logins) into cfg->limit_exempt_logins.
+ *	cfg_password_file: limit_store_password_file, whose first line is
+ *	kept in cfg->limit_store_password; a file readable by others is
+ *	refused. cfg_reply: the class of the code is 5, or 4 when the key's
+ *	min is 4 (limit_reply).
  *
  *	The check functions validate a string value: the libmilter socket
  *	syntax, that syntax or "none", that syntax or empty, a user or
- *	group name, an absolute path, a .prom file.
+ *	group name, an absolute path, a .prom file, a limit_store.
  * DIAGNOSTICS
  *	Setters return 0, or -1 with a reason in err (without file, line or
  *	key) and the configuration unchanged.
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config_types.h"
+#include "senderlogin.h"
 #include "util/addr.h"
+#include "util/cidrset.h"
 #include "util/linefile.h"
 #include "util/msg.h"
+#include "util/strset.h"
 
 #define AT(cfg, k, type) ((type *)(void *)((char *)(cfg) + (k)->off))
 
@@ -65,8 +89,10 @@ cfg_strlist_free(struct sg_strlist *l)
 	for (i = 0; i < l->n; i++)
 		free(l->v[i]);
 	free(l->v);
+	strset_free(l->set);
 	l->v = NULL;
 	l->n = 0;
+	l->set = NULL;
 }
 
 int
@@ -78,12 +104,17 @@ cfg_strlist_add(struct sg_strlist *l, const char *s, size_t len)
 		return -1;
 	memcpy(p, s, len);
 	p[len] = '\0';
-	if ((v = realloc(l->v, (l->n + 1) * sizeof(*v))) == NULL) {
-		free(p);
-		return -1;
+	/* the capacity is the next power of two: no realloc an entry */
+	if ((l->n & (l->n - 1)) == 0) {
+		if (l->n > SIZE_MAX / 2 / sizeof(*v)
+		    || (v = realloc(l->v, (l->n ? l->n * 2 : 1) * sizeof(*v)))
+		    == NULL) {
+			free(p);
+			return -1;
+		}
+		l->v = v;
 	}
-	v[l->n++] = p;
-	l->v = v;
+	l->v[l->n++] = p;
 	return 0;
 }
 
@@ -597,6 +628,8 @@ set_domains(struct sg_config *cfg, const struct cfg_key *k, const char *v,
 
 	if (split_into(&l, v, 0, err, errlen) < 0)
 		goto bad;
+	if (l.n && (l.set = strset_create(l.n, STRSET_ICASE)) == NULL)
+		goto nomem;
 	for (i = 0; i < l.n; i++) {
 		for (p = l.v[i]; *p; p++)
 			*p = (char)tolower((unsigned char)*p);
@@ -604,10 +637,14 @@ set_domains(struct sg_config *cfg, const struct cfg_key *k, const char *v,
 			errf(err, errlen, "'%s': %s", l.v[i], why);
 			goto bad;
 		}
+		if (domain_set_add(l.set, l.v[i]) < 0)
+			goto nomem;
 	}
 	cfg_strlist_free(field);
 	*field = l;
 	return 0;
+nomem:
+	errf(err, errlen, "out of memory");
 bad:
 	cfg_strlist_free(&l);
 	return -1;
@@ -629,6 +666,7 @@ set_networks(struct sg_config *cfg, const struct cfg_key *k, const char *v,
 {
 	struct sg_strlist l = { 0 };
 	struct cidr *c = NULL;
+	struct cidrset *set = NULL;
 	const char *why;
 	size_t	i;
 
@@ -644,11 +682,17 @@ set_networks(struct sg_config *cfg, const struct cfg_key *k, const char *v,
 			goto bad;
 		}
 	}
+	if (l.n && (set = cidrset_create(c, l.n)) == NULL) {
+		errf(err, errlen, "out of memory");
+		goto bad;
+	}
 	cfg_strlist_free(AT(cfg, k, struct sg_strlist));
 	free(cfg->trusted);
+	cidrset_free(cfg->trusted_set);
 	*AT(cfg, k, struct sg_strlist) = l;
 	cfg->trusted = c;
 	cfg->ntrusted = l.n;
+	cfg->trusted_set = set;
 	return 0;
 bad:
 	free(c);
@@ -658,20 +702,29 @@ bad:
 
 const struct cfg_type cfg_networks = { set_networks, show_strlist };
 
-/* relay_reply: "5xx [5.X.Y] text". */
+/*
+ * A reply "Cxx [C.X.Y] text" at the key's field: class C is 5 (relay_reply,
+ * sender_reply), or 4 when the key's min is 4 (limit_reply, a temporary
+ * refusal).
+ */
 static int
 set_reply(struct sg_config *cfg, const struct cfg_key *k, const char *v,
     char *err, size_t errlen)
 {
-	struct sg_reply r = { "", "", NULL };
+	struct sg_reply r = { "", "", NULL }, *field = AT(cfg, k, struct sg_reply);
 	const char *p = v, *q;
+	char	cls = k->min == 4 ? '4' : '5';
 	size_t	n;
 
-	(void)k;
-	if (!(p[0] == '5' && isdigit((unsigned char)p[1])
+	if (!(p[0] == cls && isdigit((unsigned char)p[1])
 	    && isdigit((unsigned char)p[2]) && (p[3] == ' ' || p[3] == '\0'))) {
-		errf(err, errlen, "'%s': must start with a 5xx reply code "
-		    "(a refusal is permanent; use mode = monitor to try out)", v);
+		if (cls == '5')
+			errf(err, errlen, "'%s': must start with a 5xx reply code "
+			    "(a refusal is permanent; use mode = monitor to try out)", v);
+		else
+			errf(err, errlen, "'%s': must start with a 4xx reply code "
+			    "(a rate limit is temporary; limit_action = monitor "
+			    "only logs)", v);
 		return -1;
 	}
 	memcpy(r.code, p, 3);
@@ -679,7 +732,7 @@ set_reply(struct sg_config *cfg, const struct cfg_key *k, const char *v,
 	while (*p == ' ')
 		p++;
 	/* optional enhanced status code, class matching the reply code */
-	if (p[0] == '5' && p[1] == '.') {
+	if (p[0] == cls && p[1] == '.') {
 		q = p + 2;
 		for (n = 0; isdigit((unsigned char)*q); q++)
 			n++;
@@ -716,11 +769,12 @@ set_reply(struct sg_config *cfg, const struct cfg_key *k, const char *v,
 		errf(err, errlen, "out of memory");
 		return -1;
 	}
-	free(cfg->relay_reply.text);
-	cfg->relay_reply = r;
+	free(field->text);
+	*field = r;
 	return 0;
 badx:
-	errf(err, errlen, "'%s': bad enhanced status code (expected 5.X.Y)", v);
+	errf(err, errlen, "'%s': bad enhanced status code (expected %c.X.Y)", v,
+	    cls);
 	return -1;
 }
 
@@ -728,14 +782,35 @@ static void
 show_reply(const struct sg_config *cfg, const struct cfg_key *k,
     struct strbuf *sb)
 {
-	(void)k;
-	strbuf_puts(sb, cfg->relay_reply.code);
-	if (cfg->relay_reply.xcode[0])
-		strbuf_printf(sb, " %s", cfg->relay_reply.xcode);
-	strbuf_printf(sb, " %s", cfg->relay_reply.text);
+	const struct sg_reply *r = AT(cfg, k, const struct sg_reply);
+
+	strbuf_puts(sb, r->code);
+	if (r->xcode[0])
+		strbuf_printf(sb, " %s", r->xcode);
+	strbuf_printf(sb, " %s", r->text);
 }
 
 const struct cfg_type cfg_reply = { set_reply, show_reply };
+
+/* sender_login_maps: file:/path or cdb:/path, loaded now; empty: none. */
+static int
+set_sender_map(struct sg_config *cfg, const struct cfg_key *k, const char *v,
+    char *err, size_t errlen)
+{
+	struct senderlogin_map *m = NULL;
+
+	if (*v && (m = senderlogin_map_load(v, err, errlen)) == NULL)
+		return -1;
+	if (set_string(cfg, k, v, err, errlen) < 0) {
+		senderlogin_map_free(m);
+		return -1;
+	}
+	senderlogin_map_free(cfg->sender_login_map);
+	cfg->sender_login_map = m;
+	return 0;
+}
+
+const struct cfg_type cfg_sender_map = { set_sender_map, show_string };
 
 /* log: syslog, stderr, file:/path (several), or none alone. */
 static int
@@ -810,3 +885,234 @@ show_log(const struct sg_config *cfg, const struct cfg_key *k,
 }
 
 const struct cfg_type cfg_log = { set_log, show_log };
+
+/* Rate limits (SPEC section 8): "N/PERIOD", PERIOD [count]s|m|h|d. */
+
+#define RATE_MAX_N	1000000000UL
+#define RATE_MAX_PERIOD	(366UL * 86400)
+
+static int
+set_rate(struct sg_config *cfg, const struct cfg_key *k, const char *v,
+    char *err, size_t errlen)
+{
+	struct sg_rate r = { 0, 0 };
+	unsigned long n = 0, count = 0, unit;
+	const char *p = v;
+
+	if (*v == '\0')
+		goto done;
+	if (!isdigit((unsigned char)*p))
+		goto bad;
+	while (isdigit((unsigned char)*p) && n <= RATE_MAX_N)
+		n = n * 10 + (unsigned long)(*p++ - '0');
+	if (n < 1 || n > RATE_MAX_N || *p++ != '/')
+		goto bad;
+	if (!isdigit((unsigned char)*p))
+		count = 1;
+	while (isdigit((unsigned char)*p) && count <= RATE_MAX_PERIOD)
+		count = count * 10 + (unsigned long)(*p++ - '0');
+	switch (*p) {
+	case 's':
+		unit = 1;
+		break;
+	case 'm':
+		unit = 60;
+		break;
+	case 'h':
+		unit = 3600;
+		break;
+	case 'd':
+		unit = 86400;
+		break;
+	default:
+		goto bad;
+	}
+	if (p[1] != '\0' || count < 1 || count > RATE_MAX_PERIOD / unit)
+		goto bad;
+	r.max = n;
+	r.period_s = count * unit;
+done:
+	*AT(cfg, k, struct sg_rate) = r;
+	return 0;
+bad:
+	errf(err, errlen, "'%s': expected N/PERIOD, N from 1 to %lu, PERIOD a "
+	    "number of s, m, h or d up to 366d (e.g. 100/1h, 20/10m), or empty "
+	    "for off", v, RATE_MAX_N);
+	return -1;
+}
+
+/* Printed in the largest unit that divides it: 3600 is 1h, 90 is 90s. */
+static void
+show_rate(const struct sg_config *cfg, const struct cfg_key *k,
+    struct strbuf *sb)
+{
+	const struct sg_rate *r = AT(cfg, k, const struct sg_rate);
+	unsigned long p = r->period_s;
+
+	if (r->max == 0)
+		return;
+	if (p % 86400 == 0)
+		strbuf_printf(sb, "%lu/%lud", r->max, p / 86400);
+	else if (p % 3600 == 0)
+		strbuf_printf(sb, "%lu/%luh", r->max, p / 3600);
+	else if (p % 60 == 0)
+		strbuf_printf(sb, "%lu/%lum", r->max, p / 60);
+	else
+		strbuf_printf(sb, "%lu/%lus", r->max, p);
+}
+
+const struct cfg_type cfg_rate = { set_rate, show_rate };
+
+/*
+ * limit_exempt: entries that read as an IPv4 or IPv6 address or CIDR block
+ * are networks (cfg->limit_exempt_nets), the others logins
+ * (cfg->limit_exempt_logins, compared without regard to case).
+ */
+static int
+set_exempt(struct sg_config *cfg, const struct cfg_key *k, const char *v,
+    char *err, size_t errlen)
+{
+	struct sg_strlist l = { 0 };
+	struct cidr *c = NULL;
+	struct cidrset *nets = NULL;
+	struct strset *logins = NULL;
+	struct ipaddr a;
+	const char *why;
+	char	buf[80];
+	size_t	i, nc = 0;
+
+	if (split_into(&l, v, 0, err, errlen) < 0)
+		goto bad;
+	if (l.n && ((c = calloc(l.n, sizeof(*c))) == NULL
+	    || (logins = strset_create(l.n, STRSET_ICASE)) == NULL))
+		goto nomem;
+	for (i = 0; i < l.n; i++) {
+		snprintf(buf, sizeof(buf), "%s", l.v[i]);
+		buf[strcspn(buf, "/")] = '\0';
+		if (strlen(l.v[i]) < sizeof(buf) && ipaddr_parse(buf, &a) == 0) {
+			if (cidr_parse(l.v[i], &c[nc], &why) < 0) {
+				errf(err, errlen, "'%s': %s", l.v[i], why);
+				goto bad;
+			}
+			nc++;
+		} else if (strset_add(logins, l.v[i], strlen(l.v[i])) < 0)
+			goto nomem;
+	}
+	if (nc && (nets = cidrset_create(c, nc)) == NULL)
+		goto nomem;
+	free(c);
+	cfg_strlist_free(AT(cfg, k, struct sg_strlist));
+	cidrset_free(cfg->limit_exempt_nets);
+	strset_free(cfg->limit_exempt_logins);
+	*AT(cfg, k, struct sg_strlist) = l;
+	cfg->limit_exempt_nets = nets;
+	cfg->limit_exempt_logins = logins;
+	return 0;
+nomem:
+	errf(err, errlen, "out of memory");
+bad:
+	free(c);
+	strset_free(logins);
+	cfg_strlist_free(&l);
+	return -1;
+}
+
+const struct cfg_type cfg_exempt = { set_exempt, show_strlist };
+
+/* limit_store: memory, redis:unix:/path or redis:inet:HOST:PORT. */
+int
+cfg_check_store(const char *v, char *err, size_t errlen)
+{
+	const char *p, *colon;
+	unsigned long port = 0;
+
+	if (strcmp(v, "memory") == 0)
+		return 0;
+	if (strncmp(v, "redis:unix:", 11) == 0) {
+		p = v + 11;
+		if (*p != '/' || strlen(p) >= 108) {
+			errf(err, errlen, "'%s': expected redis:unix:/absolute/path "
+			    "(shorter than 108 bytes)", v);
+			return -1;
+		}
+		return 0;
+	}
+	if (strncmp(v, "redis:inet:", 11) == 0) {
+		p = v + 11;
+		colon = strrchr(p, ':');
+		if (colon && colon > p && isdigit((unsigned char)colon[1])) {
+			for (p = colon + 1; isdigit((unsigned char)*p)
+			    && port <= 65535; p++)
+				port = port * 10 + (unsigned long)(*p - '0');
+			if (*p == '\0' && port >= 1 && port <= 65535
+			    && colon - (v + 11) < 256)
+				return 0;
+		}
+		errf(err, errlen, "'%s': expected redis:inet:HOST:PORT", v);
+		return -1;
+	}
+	errf(err, errlen, "'%s': expected memory, redis:unix:/path or "
+	    "redis:inet:HOST:PORT", v);
+	return -1;
+}
+
+/*
+ * limit_store_password_file: the first line of the file is the password
+ * (cfg->limit_store_password); the file may not be readable by others.
+ */
+static int
+set_password_file(struct sg_config *cfg, const struct cfg_key *k,
+    const char *v, char *err, size_t errlen)
+{
+	struct stat st;
+	char	buf[1024], *pw = NULL;
+	ssize_t	n;
+	int	fd;
+
+	if (cfg_check_path(v, err, errlen) < 0)
+		return -1;
+	if (*v) {
+		if ((fd = open(v, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0) {
+			errf(err, errlen, "%s: %s", v, strerror(errno));
+			return -1;
+		}
+		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+			errf(err, errlen, "%s: not a regular file", v);
+			close(fd);
+			return -1;
+		}
+		if (st.st_mode & (S_IROTH | S_IWOTH)) {
+			errf(err, errlen, "%s: readable or writable by others "
+			    "(mode %04o): chmod o-rw it", v,
+			    (unsigned)(st.st_mode & 07777));
+			close(fd);
+			return -1;
+		}
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n < 0) {
+			errf(err, errlen, "%s: %s", v, strerror(errno));
+			return -1;
+		}
+		buf[n] = '\0';
+		buf[strcspn(buf, "\r\n")] = '\0';
+		if (buf[0] == '\0' || (size_t)n == sizeof(buf) - 1) {
+			errf(err, errlen, "%s: expected a password of 1 to 1000 "
+			    "bytes on the first line", v);
+			return -1;
+		}
+		if ((pw = strdup(buf)) == NULL) {
+			errf(err, errlen, "out of memory");
+			return -1;
+		}
+	}
+	if (set_string(cfg, k, v, err, errlen) < 0) {
+		free(pw);
+		return -1;
+	}
+	free(cfg->limit_store_password);
+	cfg->limit_store_password = pw;
+	return 0;
+}
+
+const struct cfg_type cfg_password_file = { set_password_file, show_string };

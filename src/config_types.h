@@ -42,7 +42,8 @@ struct cfg_key {
 
 extern const struct cfg_type cfg_string, cfg_uint, cfg_octal, cfg_size,
 	cfg_timeout, cfg_bool, cfg_enum, cfg_domains, cfg_networks, cfg_reply,
-	cfg_log, cfg_hostname, cfg_loopback, cfg_key_file;
+	cfg_log, cfg_hostname, cfg_loopback, cfg_key_file, cfg_sender_map,
+	cfg_rate, cfg_exempt, cfg_password_file;
 
 int	cfg_check_socket(const char *, char *, size_t);
 int	cfg_check_socket_or_none(const char *, char *, size_t);
@@ -50,6 +51,7 @@ int	cfg_check_listen(const char *, char *, size_t);
 int	cfg_check_name(const char *, char *, size_t);
 int	cfg_check_path(const char *, char *, size_t);
 int	cfg_check_prom(const char *, char *, size_t);
+int	cfg_check_store(const char *, char *, size_t);
 
 void	cfg_strlist_free(struct sg_strlist *);
 int	cfg_strlist_add(struct sg_strlist *, const char *, size_t);

@@ -3,6 +3,7 @@
  *	main - command line and life cycle of the sessguard daemon
  * SYNOPSIS
  *	sessguard [-c FILE] [-p SOCKET] [-f] [-n] [-V] [-h]
+ *	sessguard [-c FILE] -L | -R KEY
  * DESCRIPTION
  *	Reads the configuration (-c FILE; else the default path if it exists;
  *	else the built-in defaults), then, while messages still reach the
@@ -12,48 +13,60 @@
  *	gives it socket_mode and the user's group. Then it detaches (unless
  *	-f), writes its pid, drops privileges for good, starts the metrics
  *	threads, and hands control to libmilter until SIGTERM or SIGINT,
- *	then exits 0. No callback ever runs as root when a user is
- *	configured.
+ *	then exits 0. With policy_listen, the policy-delegation server
+ *	(policyd.c) opens its socket beside the milter's and runs in
+ *	threads of its own; with socket = none there is no milter and the
+ *	main thread itself waits for the signal. No callback ever runs as
+ *	root when a user is configured.
  *
  *	SIGUSR1 reloads the configuration and reopens the log files (see
  *	runtime.c); a thread of its own waits for it, because libmilter's
- *	signal thread owns SIGHUP, SIGTERM and SIGINT.
+ *	signal thread owns SIGHUP, SIGTERM and SIGINT. All four are blocked
+ *	as the first thing main() does, so that every thread inherits the
+ *	mask and none of them is ever delivered with its default action (a
+ *	SIGUSR1 from logrotate during start would kill the daemon): one that
+ *	arrives during start stays pending until its thread waits for it.
+ *	Signals that arrive before main() runs at all (the dynamic loader)
+ *	cannot be helped.
  *
  *	-n checks the configuration, prints the effective one and exits 0, or
  *	1 with a message naming file, line and key.
  *
+ *	-L lists the rate-limit counters over or near their limits, -R KEY
+ *	resets one (limitcli.c), and exit.
+ *
  *	A unix socket left by a crashed run is removed; one that still answers
  *	belongs to a running filter and is left alone (exit 1). A pidfile
- *	locked by a running instance stops a second one (exit 1).
+ *	locked by a running instance stops a second one (exit 1). The
+ *	plumbing itself (socket preparation, pidfile lock, detaching,
+ *	privilege drop) lives in util/sock.c and util/daemon.c.
  * DIAGNOSTICS
  *	Every problem before the first connection is a message on stderr and
  *	exit status 1; nothing is half started.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <grp.h>
-#include <libgen.h>
 #include <pthread.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <libmilter/mfapi.h>
 
 #include "config.h"
 #include "evlog.h"
+#include "limitcli.h"
 #include "metricsd.h"
 #include "milter.h"
+#include "policyd.h"
+#include "ratelimit.h"
 #include "runtime.h"
 #include "session.h"
+#include "util/daemon.h"
 #include "util/msg.h"
+#include "util/sock.h"
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION	"unknown"
@@ -63,65 +76,18 @@ static void
 usage(FILE *fp)
 {
 	fprintf(fp,
-	    "usage: sessguard [-c FILE] [-p SOCKET] [-f] [-n] [-V] [-h]\n"
+	    "usage: sessguard [-c FILE] [-p SOCKET] [-f] [-n] [-V] [-h] [-L | -R KEY]\n"
 	    "  -c FILE    configuration file (default %s if it exists)\n"
 	    "  -p SOCKET  milter socket: unix:/path, local:/path, inet:PORT@HOST,\n"
 	    "             inet6:PORT@HOST (overrides 'socket')\n"
 	    "  -f         stay in the foreground; log to stderr unless 'log' is set\n"
 	    "  -n         check the configuration, print it, and exit\n"
 	    "  -V         print the version and exit\n"
-	    "  -h         print this help and exit\n",
+	    "  -h         print this help and exit\n"
+	    "  -L         list rate-limit keys over or near their limits\n"
+	    "  -R KEY     reset the rate-limit counters of KEY (login:NAME,\n"
+	    "             client:ADDRESS)\n",
 	    SG_DEFAULT_CONFIG);
-}
-
-/* The path of a unix:/local: socket, or NULL for inet sockets. */
-static const char *
-unix_path(const char *sock)
-{
-	if (strncmp(sock, "unix:", 5) == 0)
-		return sock + 5;
-	if (strncmp(sock, "local:", 6) == 0)
-		return sock + 6;
-	return NULL;
-}
-
-/*
- * Makes way for the unix socket: a stale socket (nobody answers) is
- * removed; a live one, or anything that is not a socket, stops us.
- */
-static void
-prepare_unix_socket(const char *path)
-{
-	struct sockaddr_un sun;
-	struct stat st;
-	char	buf[sizeof(sun.sun_path)], *dir;
-	int	fd;
-
-	snprintf(buf, sizeof(buf), "%s", path);
-	dir = dirname(buf);
-	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
-		msg_fatal("socket unix:%s: directory %s does not exist "
-		    "(create it, or choose another socket with -p)", path, dir);
-	if (lstat(path, &st) < 0) {
-		if (errno == ENOENT)
-			return;
-		msg_fatal("socket unix:%s: %s", path, strerror(errno));
-	}
-	if (!S_ISSOCK(st.st_mode))
-		msg_fatal("socket unix:%s: exists and is not a socket; "
-		    "not touching it", path);
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0)
-		msg_fatal("socket: %s", strerror(errno));
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0)
-		msg_fatal("socket unix:%s is in use by a running filter", path);
-	close(fd);
-	if (unlink(path) < 0)
-		msg_fatal("cannot remove stale socket %s: %s", path,
-		    strerror(errno));
-	msg_info("removed stale socket %s", path);
 }
 
 /*
@@ -146,124 +112,6 @@ warn_if_writable(const char *path)
 		    (unsigned)st.st_gid, (unsigned)(st.st_mode & 07777));
 }
 
-/* The user and group to become; uid 0 and no change when none is set. */
-struct identity {
-	int	 change;
-	uid_t	 uid;
-	gid_t	 gid;
-	char	*name;
-};
-
-static void
-lookup_identity(const struct sg_config *cfg, struct identity *id)
-{
-	struct passwd *pw;
-	struct group *gr;
-
-	memset(id, 0, sizeof(*id));
-	if (cfg->user == NULL && cfg->group == NULL)
-		return;
-	if (getuid() != 0 && geteuid() != 0)
-		msg_fatal("user/group are set, but sessguard was not started "
-		    "as root: cannot change identity");
-	id->change = 1;
-	id->uid = getuid();
-	id->gid = getgid();
-	if (cfg->user) {
-		if ((pw = getpwnam(cfg->user)) == NULL)
-			msg_fatal("user %s: no such user", cfg->user);
-		id->uid = pw->pw_uid;
-		id->gid = pw->pw_gid;
-		id->name = cfg->user;
-	}
-	if (cfg->group) {
-		if ((gr = getgrnam(cfg->group)) == NULL)
-			msg_fatal("group %s: no such group", cfg->group);
-		id->gid = gr->gr_gid;
-	}
-}
-
-static void
-drop_privileges(const struct identity *id)
-{
-	if (!id->change)
-		return;
-	if (id->name ? initgroups(id->name, id->gid) < 0
-	    : setgroups(1, &id->gid) < 0)
-		msg_fatal("setgroups: %s", strerror(errno));
-	if (setgid(id->gid) < 0)
-		msg_fatal("setgid(%u): %s", (unsigned)id->gid, strerror(errno));
-	if (setuid(id->uid) < 0)
-		msg_fatal("setuid(%u): %s", (unsigned)id->uid, strerror(errno));
-	if (id->uid != 0 && (setuid(0) == 0 || seteuid(0) == 0))
-		msg_fatal("could regain root after dropping privileges");
-}
-
-/*
- * Opens and locks the pidfile before detaching (the flock survives the
- * fork), so that a second instance is refused on the terminal.
- */
-static int
-lock_pidfile(const char *path)
-{
-	char	buf[32];
-	ssize_t	n;
-	int	fd;
-
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644)) < 0)
-		msg_fatal("pidfile %s: %s", path, strerror(errno));
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		if (errno != EWOULDBLOCK)
-			msg_fatal("pidfile %s: lock: %s", path, strerror(errno));
-		n = read(fd, buf, sizeof(buf) - 1);
-		buf[n > 0 ? n : 0] = '\0';
-		buf[strcspn(buf, "\n")] = '\0';
-		msg_fatal("pidfile %s is locked: sessguard is already running "
-		    "(pid %s)", path, buf[0] ? buf : "unknown");
-	}
-	return fd;
-}
-
-static void
-write_pidfile(int fd, const char *path)
-{
-	char	buf[32];
-	int	len;
-
-	len = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-	if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)len, 0) != len)
-		msg_fatal("pidfile %s: write: %s", path, strerror(errno));
-}
-
-/* Detaches from the terminal: two forks, a new session, stdio on /dev/null. */
-static void
-detach(void)
-{
-	pid_t	pid;
-	int	fd;
-
-	if ((pid = fork()) < 0)
-		msg_fatal("fork: %s", strerror(errno));
-	if (pid > 0)
-		_exit(0);
-	if (setsid() < 0)
-		msg_fatal("setsid: %s", strerror(errno));
-	if ((pid = fork()) < 0)
-		msg_fatal("fork: %s", strerror(errno));
-	if (pid > 0)
-		_exit(0);
-	if (chdir("/") < 0)
-		msg_fatal("chdir /: %s", strerror(errno));
-	if ((fd = open("/dev/null", O_RDWR)) < 0)
-		msg_fatal("/dev/null: %s", strerror(errno));
-	dup2(fd, STDIN_FILENO);
-	dup2(fd, STDOUT_FILENO);
-	dup2(fd, STDERR_FILENO);
-	if (fd > STDERR_FILENO)
-		close(fd);
-	msg_to_syslog(1);
-}
-
 static void *
 reload_thread(void *arg)
 {
@@ -283,35 +131,64 @@ reload_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * The signals the daemon waits for, blocked before anything else runs:
+ * the threads created later (libmilter's workers and signal thread, the
+ * reload thread, the metrics threads) inherit the mask, so SIGUSR1
+ * reaches only the reload thread's sigwait() and SIGHUP, SIGTERM and
+ * SIGINT only libmilter's signal thread, whenever they arrive.
+ */
+static sigset_t reload_set;
+
 static void
-start_reload_thread(void)
+block_signals(void)
 {
-	static sigset_t set;
 	sigset_t block;
-	pthread_t th;
 	int	rc;
 
-	/*
-	 * Blocked before any thread starts, so every thread inherits the
-	 * mask: SIGUSR1 reaches only this thread's sigwait(), and SIGHUP,
-	 * SIGTERM and SIGINT only libmilter's signal thread.
-	 */
-	sigemptyset(&set);
-	sigaddset(&set, SIGUSR1);
-	block = set;
+	sigemptyset(&reload_set);
+	sigaddset(&reload_set, SIGUSR1);
+	block = reload_set;
 	sigaddset(&block, SIGHUP);
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGINT);
 	if ((rc = pthread_sigmask(SIG_BLOCK, &block, NULL)) != 0)
 		msg_fatal("pthread_sigmask: %s", strerror(rc));
-	if ((rc = pthread_create(&th, NULL, reload_thread, &set)) != 0)
+}
+
+static void
+start_reload_thread(void)
+{
+	pthread_t th;
+	int	rc;
+
+	if ((rc = pthread_create(&th, NULL, reload_thread, &reload_set)) != 0)
 		msg_fatal("pthread_create: %s", strerror(rc));
 	pthread_detach(th);
 }
 
+/*
+ * Without the milter (socket = none) nobody runs libmilter's signal
+ * thread: wait for SIGTERM or SIGINT (or SIGHUP, which stops libmilter
+ * too) here; start_reload_thread() blocked them in every thread.
+ */
+static void
+wait_for_stop(void)
+{
+	sigset_t set;
+	int	sig;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	while (sigwait(&set, &sig) != 0)
+		;
+}
+
 /* Gives the log files to the user the daemon becomes, for reopening. */
 static void
-chown_logs(const struct sg_config *cfg, const struct identity *id)
+chown_logs(const struct sg_config *cfg, const struct daemon_ugid *id)
 {
 	size_t	i;
 
@@ -328,16 +205,21 @@ main(int argc, char **argv)
 {
 	struct sg_config *cfg;
 	struct evlog *log;
-	struct identity id;
+	struct daemon_ugid id;
 	const char *cfgpath = NULL, *sockopt = NULL, *upath;
 	char	err[1024];
 	char	*sockpath = NULL, *pidpath = NULL;
 	mode_t	 oldmask;
-	int	c, foreground = 0, check = 0, rc, pidfd = -1;
+	int	c, foreground = 0, check = 0, rc = MI_SUCCESS, pidfd = -1;
+	int	milter, policy;
+	int	limits_list = 0;
+	const char *limits_reset = NULL;
+	struct ratelimit *rl;
 
+	block_signals();
 	msg_init("sessguard", 0);
 	opterr = 0;
-	while ((c = getopt(argc, argv, ":c:p:fnVh")) != -1) {
+	while ((c = getopt(argc, argv, ":c:p:fnVhLR:")) != -1) {
 		switch (c) {
 		case 'c':
 			cfgpath = optarg;
@@ -350,6 +232,12 @@ main(int argc, char **argv)
 			break;
 		case 'n':
 			check = 1;
+			break;
+		case 'L':
+			limits_list = 1;
+			break;
+		case 'R':
+			limits_reset = optarg;
 			break;
 		case 'V':
 			printf("sessguard %s\n", PACKAGE_VERSION);
@@ -388,6 +276,12 @@ main(int argc, char **argv)
 
 	if (cfgpath)
 		warn_if_writable(cfgpath);
+	/* -L, -R: the rate-limit counters of the store, then exit */
+	if (limits_list || limits_reset) {
+		rc = limitcli_main(cfg, limits_reset);
+		config_free(cfg);
+		return rc;
+	}
 	if (check) {
 		struct strbuf sb;
 
@@ -406,41 +300,53 @@ main(int argc, char **argv)
 		msg_warn("local_domains and relay_domains are empty: every "
 		    "recipient with a domain counts as a relay attempt");
 
-	lookup_identity(cfg, &id);
+	milter = strcmp(cfg->socket, "none") != 0;
+	policy = cfg->policy_listen != NULL;
+	if (daemon_ugid_lookup(cfg->user, cfg->group, &id, err, sizeof(err)) < 0)
+		msg_fatal("%s", err);
 	if ((log = evlog_open(cfg, foreground, err, sizeof(err))) == NULL)
 		msg_fatal("%s", err);
 	chown_logs(cfg, &id);
 	session_ids_init();
-	if (cfg->pidfile)
-		pidfd = lock_pidfile(cfg->pidfile);
+	if (cfg->pidfile && (pidfd = daemon_pidfile_lock(cfg->pidfile, err,
+	    sizeof(err))) < 0)
+		msg_fatal("%s", err);
 	if (metricsd_open(cfg, id.change ? id.uid : (uid_t)-1, id.gid, err,
 	    sizeof(err)) < 0)
 		msg_fatal("%s", err);
 
-	if ((upath = unix_path(cfg->socket)) != NULL)
-		prepare_unix_socket(upath);
-	if (smfi_setconn(cfg->socket) != MI_SUCCESS)
-		msg_fatal("socket %s: smfi_setconn failed", cfg->socket);
-	if (cfg->milter_timeout > 0)
-		smfi_settimeout(cfg->milter_timeout);
-	if (milter_register() != MI_SUCCESS)
-		msg_fatal("smfi_register failed");
-	/* the socket is born with its mode: no moment with another one */
-	oldmask = umask(~cfg->socket_mode & 0777);
-	if (smfi_opensocket(false) != MI_SUCCESS)
-		msg_fatal("socket %s: cannot open (in use, or no permission)",
-		    cfg->socket);
-	umask(oldmask);
-	if (upath && chmod(upath, cfg->socket_mode) < 0)
-		msg_fatal("chmod %s: %s", upath, strerror(errno));
-	if (upath && id.change && chown(upath, id.uid, id.gid) < 0)
-		msg_fatal("chown %s: %s", upath, strerror(errno));
+	upath = milter ? sock_unix_path(cfg->socket) : NULL;
+	if (milter) {
+		if (sock_prepare(cfg->socket, err, sizeof(err)) < 0)
+			msg_fatal("%s", err);
+		if (smfi_setconn(cfg->socket) != MI_SUCCESS)
+			msg_fatal("socket %s: smfi_setconn failed", cfg->socket);
+		if (cfg->milter_timeout > 0)
+			smfi_settimeout(cfg->milter_timeout);
+		if (milter_register() != MI_SUCCESS)
+			msg_fatal("smfi_register failed");
+		/* the socket is born with its mode: no moment with another one */
+		oldmask = umask(~cfg->socket_mode & 0777);
+		if (smfi_opensocket(false) != MI_SUCCESS)
+			msg_fatal("socket %s: cannot open (in use, or no "
+			    "permission)", cfg->socket);
+		umask(oldmask);
+		if (sock_finish(cfg->socket, cfg->socket_mode, id.change ?
+		    id.uid : (uid_t)-1, id.change ? id.gid : (gid_t)-1, err,
+		    sizeof(err)) < 0)
+			msg_fatal("%s", err);
+	}
+	if (policy && policyd_open(cfg, id.change ? id.uid : (uid_t)-1,
+	    id.change ? id.gid : (gid_t)-1, err, sizeof(err)) < 0)
+		msg_fatal("%s", err);
 
-	if (!foreground)
-		detach();
-	if (pidfd >= 0)
-		write_pidfile(pidfd, cfg->pidfile);
-	drop_privileges(&id);
+	if (!foreground && daemon_detach(err, sizeof(err)) < 0)
+		msg_fatal("%s", err);
+	if (pidfd >= 0 && daemon_pidfile_write(pidfd, cfg->pidfile, err,
+	    sizeof(err)) < 0)
+		msg_fatal("%s", err);
+	if (daemon_ugid_set(&id, err, sizeof(err)) < 0)
+		msg_fatal("%s", err);
 	/* log_flush: the flusher thread, in the process that stays */
 	if (evlog_start(log, err, sizeof(err)) < 0)
 		msg_fatal("%s", err);
@@ -453,11 +359,21 @@ main(int argc, char **argv)
 	if ((upath && (sockpath = strdup(upath)) == NULL)
 	    || (cfg->pidfile && (pidpath = strdup(cfg->pidfile)) == NULL))
 		msg_fatal("out of memory");
+	/* the store keys are restart-only: one engine for the daemon's life */
+	if ((rl = ratelimit_create(cfg, err, sizeof(err))) == NULL)
+		msg_fatal("limit_store %s: %s", cfg->limit_store, err);
+	runtime_set_ratelimit(rl);
 	runtime_init(cfg, log, cfgpath, sockopt);
 	start_reload_thread();
 	if (metricsd_start(err, sizeof(err)) < 0)
 		msg_fatal("%s", err);
-	rc = smfi_main();
+	if (policy && policyd_start(err, sizeof(err)) < 0)
+		msg_fatal("%s", err);
+	if (milter)
+		rc = smfi_main();
+	else
+		wait_for_stop();
+	policyd_stop();
 
 	msg_info("sessguard stopping%s", rc == MI_SUCCESS ? "" :
 	    " (libmilter reported a failure)");
@@ -469,6 +385,8 @@ main(int argc, char **argv)
 	if (evlog_lost(log))
 		msg_warn("%llu log lines were lost", evlog_lost(log));
 	runtime_shutdown();
+	runtime_set_ratelimit(NULL);
+	ratelimit_free(rl);
 	evlog_close(log);
 	free(sockpath);
 	free(pidpath);

@@ -24,6 +24,10 @@
  *	trusted_networks. A client without an IP address (a unix-socket
  *	client of the MTA) is not trusted.
  *
+ *	Both look up hash sets built once with the configuration snapshot
+ *	(util/strset through domain_set_match(), util/cidrset): the cost of
+ *	a decision does not grow with the length of the lists.
+ *
  *	policy_decide_rcpt() combines both with the session's authentication:
  *	a local recipient is permitted; a relay attempt is permitted when the
  *	session is authenticated or the client trusted, else refused. A local
@@ -36,16 +40,13 @@
 
 #include "policy.h"
 #include "util/addr.h"
+#include "util/cidrset.h"
 
+/* The list's hash set (util/strset) holds every entry; empty: none. */
 static int
 list_match(const struct sg_strlist *l, const char *dom, size_t len)
 {
-	size_t	i;
-
-	for (i = 0; i < l->n; i++)
-		if (domain_match(l->v[i], dom, len))
-			return 1;
-	return 0;
+	return domain_set_match(l->set, dom, len);
 }
 
 int
@@ -79,14 +80,7 @@ policy_is_local(const struct sg_config *cfg, const char *rcpt,
 int
 policy_is_trusted(const struct sg_config *cfg, const struct ipaddr *client)
 {
-	size_t	i;
-
-	if (client == NULL)
-		return 0;
-	for (i = 0; i < cfg->ntrusted; i++)
-		if (cidr_match(&cfg->trusted[i], client))
-			return 1;
-	return 0;
+	return cidrset_match(cfg->trusted_set, client);
 }
 
 struct policy_result

@@ -11,6 +11,8 @@
  *	struct evlog *runtime_log(void)
  *	int runtime_reload(err, errlen)
  *	void runtime_shutdown(void)
+ *	void runtime_set_ratelimit(rl)
+ *	struct ratelimit *runtime_ratelimit(void)
  * DESCRIPTION
  *	Configurations are immutable snapshots with a reference count. The
  *	milter layer takes the current one with runtime_acquire() when a
@@ -28,6 +30,10 @@
  *	only: socket, policy_listen, socket_mode, user, group, pidfile, log
  *	and others; config_restart_key() names them) keep their old effect;
  *	a change to them is reported as needing a restart.
+ *
+ *	runtime_set_ratelimit() keeps the daemon's rate-limit engine (made
+ *	once at start, before any connection: its store keys are
+ *	restart-only), which runtime_ratelimit() hands to every connection.
  * DIAGNOSTICS
  *	runtime_reload() returns -1 with a message naming file, line and key
  *	when the new configuration is bad; the old snapshot stays in force.
@@ -53,6 +59,19 @@ static struct sg_snapshot *current;
 static struct evlog *the_log;
 static char *config_path;
 static char *socket_override;
+static struct ratelimit *the_ratelimit;
+
+void
+runtime_set_ratelimit(struct ratelimit *rl)
+{
+	the_ratelimit = rl;
+}
+
+struct ratelimit *
+runtime_ratelimit(void)
+{
+	return the_ratelimit;
+}
 
 static struct sg_snapshot *
 snapshot_new(struct sg_config *cfg, unsigned generation)

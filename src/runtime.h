@@ -17,5 +17,8 @@ struct evlog *runtime_log(void);
 unsigned runtime_generation(void);
 int	runtime_reload(char *, size_t);
 void	runtime_shutdown(void);
+struct ratelimit;
+void	runtime_set_ratelimit(struct ratelimit *);
+struct ratelimit *runtime_ratelimit(void);
 
 #endif

@@ -7,8 +7,8 @@ set -eu
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 
-BUILD_PKGS="build-essential autoconf automake pkg-config libmilter-dev libssl-dev libjansson-dev zlib1g-dev libmicrohttpd-dev"
-TEST_PKGS="check miltertest python3 procps"
+BUILD_PKGS="build-essential autoconf automake pkg-config libmilter-dev libssl-dev libjansson-dev zlib1g-dev libmicrohttpd-dev libcdb-dev libhiredis-dev"
+TEST_PKGS="check miltertest python3 python3-yaml procps tinycdb redis-server"
 
 if [ "$(id -u)" != 0 ]; then
 	echo "install-deps: not root; assuming installed: $BUILD_PKGS $TEST_PKGS" >&2

@@ -14,8 +14,11 @@
  *	    C: lines   the commands as the MTA reported them (HELO/EHLO, MAIL
  *	               with its ESMTP parameters, RCPT, DATA, end of message,
  *	               RSET or other abort, unknown commands);
- *	    S: lines   sessguard's verdict on a RCPT (or a message), with the
- *	               SMTP reply it gave and its reason;
+ *	    S: lines   sessguard's verdict on a RCPT, on a MAIL (the sender/
+ *	               login check) or on a message (a hold, a tempfail),
+ *	               with the SMTP reply it gave and its reason;
+ *	    limit:     the rate limit a RCPT was counted against (the limit
+ *	               object: name, key, count of max per period);
  *	    auth:      the login in force at each MAIL, and at a RCPT when it
  *	               changed; the client's AUTH= claim, shown as untrusted;
  *	    TLS:       a STARTTLS boundary;
@@ -164,6 +167,8 @@ tx_verdict(struct tx *t, const json_t *rec)
 		record_put(&t->sb, rec, "reply", "temporary failure (4xx)");
 	else if (strcmp(v, "mta_rejected") == 0)
 		strbuf_puts(&t->sb, "(rejected by the MTA itself)");
+	else if (strcmp(v, "hold") == 0)
+		strbuf_puts(&t->sb, "accepted and held (limit_action hold)");
 	else
 		strbuf_printf(&t->sb, "verdict %s", v);
 	if (record_str(rec, "reason") != NULL) {
@@ -250,6 +255,31 @@ tx_mail(struct tx *t, const json_t *rec)
 		strbuf_puts(&t->sb, " (untrusted: a claim, never a login)");
 		tx_flush(t);
 	}
+	/* sender_login_check on: the verdict on the sender */
+	if (record_str(rec, "verdict") != NULL)
+		tx_verdict(t, rec);
+}
+
+/* "limit: login:alice 3 of 100 per 3600 s (limit_login_recipients)" */
+static void
+tx_limit(struct tx *t, const json_t *rec)
+{
+	const json_t *lim = json_object_get(rec, "limit");
+
+	if (!json_is_object(lim))
+		return;
+	strbuf_puts(&t->sb, TX_SUB "limit: ");
+	record_put(&t->sb, lim, "key", "?");
+	strbuf_puts(&t->sb, " ");
+	record_put(&t->sb, lim, "count", "?");
+	strbuf_puts(&t->sb, " of ");
+	record_put(&t->sb, lim, "max", "?");
+	strbuf_puts(&t->sb, " per ");
+	record_put(&t->sb, lim, "period_s", "?");
+	strbuf_puts(&t->sb, " s (");
+	record_put(&t->sb, lim, "name", "?");
+	strbuf_puts(&t->sb, ")");
+	tx_flush(t);
 }
 
 static void
@@ -259,6 +289,7 @@ tx_rcpt(struct tx *t, const json_t *rec)
 	record_put(&t->sb, rec, "rcpt", "?");
 	tx_flush(t);
 	tx_verdict(t, rec);
+	tx_limit(t, rec);
 	tx_auth(t, rec, "auth now", 0);
 }
 

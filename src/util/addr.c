@@ -8,6 +8,9 @@
  *	int domain_match(entry, dom, domlen)
  *	int domain_valid(entry, &why)
  *	int addr_routing(addr)
+ *
+ *	int domain_set_add(set, entry)
+ *	int domain_set_match(set, dom, domlen)
  * DESCRIPTION
  *	addr_domain() finds the domain of an envelope address as an MTA
  *	hands it to a milter: optional angle brackets, an optional RFC 5321
@@ -30,9 +33,18 @@
  *	domain_valid() checks a configured entry: letters, digits, '-', '.',
  *	'_', no empty labels; or an address literal [192.0.2.1],
  *	[IPv6:2001:db8::1].
+ *
+ *	domain_set_add() and domain_set_match() are domain_match() over a
+ *	whole list in O(1) of its size: domain_set_add() puts a checked
+ *	entry into a set made with strset_create(hint, STRSET_ICASE) (an
+ *	entry ".example.com" as itself and as "example.com"), and
+ *	domain_set_match() tells whether some entry added matches the
+ *	domain, by one lookup of the domain itself (unless it starts with a
+ *	dot) and one of each of its dot-led suffixes: O(length of the
+ *	domain).
  * DIAGNOSTICS
  *	domain_valid() returns 0 when the entry is good, -1 and a reason
- *	otherwise.
+ *	otherwise. domain_set_add() returns -1 when out of memory, else 0.
  */
 #include <ctype.h>
 #include <string.h>
@@ -40,6 +52,7 @@
 
 #include "util/addr.h"
 #include "util/ipaddr.h"
+#include "util/strset.h"
 
 /*
  * Finds the local part [*lp, *lpend) and the last unquoted '@' (or NULL);
@@ -194,4 +207,28 @@ domain_valid(const char *entry, const char **why)
 		return -1;
 	}
 	return 0;
+}
+
+int
+domain_set_add(struct strset *set, const char *entry)
+{
+	size_t	len = strlen(entry);
+
+	if (entry[0] == '.' && strset_add(set, entry + 1, len - 1) < 0)
+		return -1;
+	return strset_add(set, entry, len) < 0 ? -1 : 0;
+}
+
+/*
+ * As domain_match() over every entry: an entry without a leading dot,
+ * or the name of a dotted one, equal to the whole domain (which then
+ * does not start with a dot itself); or a dotted entry equal to a
+ * proper suffix of the domain that starts at a dot.
+ */
+int
+domain_set_match(const struct strset *set, const char *dom, size_t len)
+{
+	if (len > 0 && dom[0] != '.' && strset_has(set, dom, len))
+		return 1;
+	return strset_has_suffix(set, dom, len, '.');
 }

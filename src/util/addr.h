@@ -12,4 +12,8 @@ int	domain_match(const char *, const char *, size_t);
 int	domain_valid(const char *, const char **);
 int	addr_routing(const char *);
 
+struct strset;
+int	domain_set_add(struct strset *, const char *);
+int	domain_set_match(const struct strset *, const char *, size_t);
+
 #endif

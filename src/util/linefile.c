@@ -5,6 +5,7 @@
  *	#include "util/linefile.h"
  *
  *	int linefile_read(path, fn, ctx, err, errlen)
+ *	int linefile_read_max(path, max, fn, ctx, err, errlen)
  *	int linefile_text(name, text, fn, ctx, err, errlen)
  * DESCRIPTION
  *	The one reader of the configuration file and of the files its lists
@@ -19,6 +20,8 @@
  *	comment removed; ctl is 1 when what remains holds a control
  *	character other than tab (0x01-0x1f, 0x7f). fn may change the line.
  *	linefile_read() reads the file path whole and does the same.
+ *	linefile_read_max() does it for a file of at most max bytes instead
+ *	of LINEFILE_MAX_SIZE (the big tables of sender_login_maps).
  * DIAGNOSTICS
  *	Both return 0, or -1 with one message in err: "NAME: reason" for the
  *	file as a whole (cannot open, read error, too large, NUL byte), or
@@ -94,6 +97,13 @@ int
 linefile_read(const char *path, linefile_fn fn, void *ctx, char *err,
     size_t errlen)
 {
+	return linefile_read_max(path, LINEFILE_MAX_SIZE, fn, ctx, err, errlen);
+}
+
+int
+linefile_read_max(const char *path, size_t max, linefile_fn fn, void *ctx,
+    char *err, size_t errlen)
+{
 	FILE	*fp;
 	char	*text = NULL, *p;
 	size_t	 len = 0, cap = 0, n;
@@ -105,7 +115,7 @@ linefile_read(const char *path, linefile_fn fn, void *ctx, char *err,
 	}
 	for (;;) {
 		if (cap - len < 4096) {
-			if (cap > LINEFILE_MAX_SIZE) {
+			if (cap > max) {
 				errf(err, errlen, "%s: file too large", path);
 				goto out;
 			}

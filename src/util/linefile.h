@@ -11,6 +11,8 @@ typedef int (*linefile_fn)(void *ctx, char *line, int lineno, int ctl,
 	    char *err, size_t errlen);
 
 int	linefile_read(const char *, linefile_fn, void *, char *, size_t);
+int	linefile_read_max(const char *, size_t, linefile_fn, void *, char *,
+	    size_t);
 int	linefile_text(const char *, const char *, linefile_fn, void *, char *,
 	    size_t);
 

@@ -112,15 +112,19 @@ run "unwritable log" 1 "/nonexistent-dir/x.jsonl" -- -f -c "$dir/c.conf"
 
 # Start for real; a second instance must not steal the live socket.
 conf "socket = unix:$dir/s.sock" "log = file:$dir/log.jsonl"
-wait_sock() {
+wait_for() {	# wait_for TEST...: polls the condition for up to 10 s
 	i=0
-	while [ ! -S "$dir/s.sock" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
-	[ -S "$dir/s.sock" ]
+	while ! "$@" && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+	"$@"
 }
+# up: the daemon said it listens (after listen(); the socket file exists
+# from bind() on, and a stale one even before the daemon starts)
+up() { grep -q "listening on" "$1"; }
 "$SESSGUARD" -f -c "$dir/c.conf" 2>"$dir/d1.err" &
 p1=$!
 pids="$pids $p1"
-if wait_sock; then ok "daemon starts with -f"; else bad "daemon did not create its socket"; fi
+if wait_for up "$dir/d1.err" && [ -S "$dir/s.sock" ]; then ok "daemon starts with -f"
+else bad "daemon did not start: $(cat "$dir/d1.err")"; fi
 mode=$(stat -c %a "$dir/s.sock" 2>/dev/null)
 [ "$mode" = 660 ] && ok "socket_mode 0660 applied" || bad "socket mode is $mode"
 run "live socket is not stolen" 1 "in use by a running filter" -- -f -c "$dir/c.conf"
@@ -136,8 +140,9 @@ python3 -c "import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[
 "$SESSGUARD" -f -c "$dir/c.conf" 2>"$dir/d2.err" &
 p2=$!
 pids="$pids $p2"
-sleep 0.3
-if wait_sock && kill -0 $p2 2>/dev/null && grep -q "removed stale socket" "$dir/d2.err"; then
+if wait_for up "$dir/d2.err" && [ -S "$dir/s.sock" ] && kill -0 $p2 2>/dev/null &&
+    grep -q "removed stale socket" "$dir/d2.err" &&
+    python3 -c "import socket,sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])" "$dir/s.sock"; then
 	ok "stale socket replaced"
 else
 	bad "stale socket not handled: $(cat "$dir/d2.err")"

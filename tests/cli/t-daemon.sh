@@ -28,6 +28,9 @@ log="$dir/log.jsonl"
 base() {
 	printf 'socket = unix:%s\nlog = file:%s\nlocal_domains = example.org\ntrusted_networks = 192.0.2.1/32\n' "$sock" "$log"
 }
+# listening N: the daemon's stderr ($dir/err) says "listening on" N times;
+# it says so after listen(), while the socket file exists from bind() on
+listening() { [ "$(grep -c 'listening on' "$dir/err")" -ge "$1" ]; }
 wait_for() {	# wait_for TEST... : up to 10 s (libmilter stops within 5 s)
 	i=0
 	while ! "$@" && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
@@ -57,7 +60,7 @@ base > "$conf"
 "$SESSGUARD" -f -c "$conf" 2>"$dir/err" &
 pid=$!
 pids="$pids $pid"
-wait_for test -S "$sock" || bad "daemon did not start: $(cat "$dir/err")"
+wait_for listening 1 || bad "daemon did not start: $(cat "$dir/err")"
 relay reject && ok "enforce before reload" || bad "enforce before reload: $(cat "$dir/mt.out")"
 
 { base; echo "mode = monitor"; } > "$conf"
@@ -74,8 +77,14 @@ dofile(LIB)
 conn = reconnect()
 session(conn, "192.0.2.10", "client.example.net")
 mail(conn, "<a@example.org>")
--- monitor now; switch to enforce in the middle of the transaction
-os.execute("sed -i '/^mode/d' " .. CONF .. " && kill -USR1 " .. PID .. " && sleep 0.5")
+-- monitor now; switch to enforce in the middle of the transaction, and
+-- wait until the daemon says it reloaded (generation 3), up to 10 s
+if not os.execute("sed -i '/^mode/d' " .. CONF .. " && kill -USR1 " .. PID ..
+    " && i=0; while ! grep -q 'configuration reloaded (generation 3)' " ..
+    DIR .. "/err && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done; " ..
+    "grep -q 'configuration reloaded (generation 3)' " .. DIR .. "/err") then
+	fail("no reload to enforce in the middle of the transaction")
+end
 rcpt(conn, "<x@remote.test>", SMFIR_CONTINUE)
 ok(mt.abort(conn), "abort")
 mail(conn, "<a@example.org>")
@@ -107,6 +116,50 @@ grep -q '"event":"close"' "$log.1" && ok "old lines stay in the rotated file" ||
 kill -TERM $pid
 wait $pid
 [ $? -eq 0 ] && ok "exit 0 after reloads" || bad "bad exit after reloads"
+
+# --- SIGUSR1 during start (logrotate may send one) ---------------------------
+# The configuration is read through a symlink to a FIFO: the daemon blocks
+# reading it, so it is certainly inside main() (past the dynamic loader,
+# before its threads start) when the first SIGUSR1 is sent. Then it gets
+# SIGUSR1 in a tight loop until its socket exists. It must neither die nor
+# lose the signal: a pending SIGUSR1 is a reload once the daemon runs.
+rm -f "$log"
+base > "$dir/real.conf"
+mkfifo "$dir/fifo.conf"
+ln -s "$dir/fifo.conf" "$dir/link.conf"
+"$SESSGUARD" -f -c "$dir/link.conf" 2>"$dir/err" &
+pid=$!
+pids="$pids $pid"
+exec 3<>"$dir/fifo.conf"	# a writer that does not wait for a reader
+reading() { ls -l /proc/$pid/fd 2>/dev/null | grep -q fifo.conf; }
+wait_for reading || bad "the daemon did not open its configuration"
+kill -USR1 $pid
+(
+	n=0
+	while [ ! -S "$sock" ] && [ $n -lt 200000 ] && kill -USR1 $pid 2>/dev/null; do
+		n=$((n + 1))
+	done
+	echo $n > "$dir/nsent"
+) 3>&- &
+spid=$!
+ln -sfn "$dir/real.conf" "$dir/link.conf"	# reloads read the real file
+(base >&3) 2>/dev/null		# a subshell: SIGPIPE if the daemon died
+exec 3>&-
+wait $spid
+kill -USR1 $pid 2>/dev/null
+if kill -0 $pid 2>/dev/null && wait_for grep -q 'listening on' "$dir/err"; then
+	ok "SIGUSR1 during start does not kill the daemon ($(cat "$dir/nsent") more sent)"
+else
+	bad "SIGUSR1 during start killed the daemon: $(cat "$dir/err")"
+fi
+wait_for grep -q 'configuration reloaded' "$dir/err" &&
+    ok "a SIGUSR1 sent during start is a reload, not lost" ||
+    bad "no reload after SIGUSR1 during start: $(cat "$dir/err")"
+relay reject && kill -0 $pid 2>/dev/null && ok "the daemon serves after SIGUSR1 during start" ||
+    bad "serve after SIGUSR1 during start: $(cat "$dir/mt.out")"
+kill -TERM $pid 2>/dev/null
+wait $pid
+[ $? -eq 0 ] && ok "exit 0 after SIGUSR1 during start" || bad "bad exit after SIGUSR1 during start"
 
 # --- detach, pidfile, second instance, privileges --------------------------
 rm -f "$log" "$log.1"
@@ -168,7 +221,7 @@ chmod 600 "$dir/key"
 "$SESSGUARD" -f -c "$conf" 2>"$dir/err" &
 pid=$!
 pids="$pids $pid"
-wait_for test -S "$sock"
+wait_for listening 1
 relay reject
 mv "$log" "$log.1"
 kill -USR1 $pid
@@ -179,7 +232,7 @@ wait $pid
 "$SESSGUARD" -f -c "$conf" 2>>"$dir/err" &
 pid=$!
 pids="$pids $pid"
-wait_for test -S "$sock"
+wait_for listening 2
 relay reject
 kill -TERM $pid
 wait $pid

@@ -63,7 +63,7 @@ class Sessguard:
     def __init__(self, binary, workdir, mode="enforce", local_domains="example.org",
                  relay_domains="", trusted_networks="192.0.2.1/32",
                  relay_reply="554 5.7.1 Relay access denied", log_level="commands",
-                 socket_path=None, extra=None):
+                 socket_path=None, extra=None, policy_path=None):
         self.binary = os.path.abspath(binary)
         self.workdir = os.path.abspath(workdir)
         os.makedirs(self.workdir, exist_ok=True)
@@ -72,6 +72,8 @@ class Sessguard:
         self.log_path = os.path.join(self.workdir, "sessguard.jsonl")
         self.conf_path = os.path.join(self.workdir, "sessguard.conf")
         self.stderr_path = os.path.join(self.workdir, "sessguard.stderr")
+        # the policy front end too (SPEC section 7): both in one daemon
+        self.policy_path = policy_path
         self.settings = {
             "socket": "unix:" + self.socket_path,
             "log": "file:" + self.log_path,
@@ -83,6 +85,10 @@ class Sessguard:
             "log_level": log_level,
             "socket_mode": "0666",
         }
+        if policy_path:
+            self.settings["policy_listen"] = "unix:" + policy_path
+            # a policy session ends when idle (Postfix says nothing at QUIT)
+            self.settings["policy_session_idle"] = "2"
         if extra:
             self.settings.update(extra)
         self.proc = None
@@ -110,31 +116,36 @@ class Sessguard:
             raise SessguardError("sessguard binary %s is missing or not executable"
                                  % self.binary)
         self.write_config()
-        try:
-            if not keep_socket:
-                os.unlink(self.socket_path)
-        except FileNotFoundError:
-            pass
+        sockets = [p for p in (self.socket_path, self.policy_path) if p]
+        for path in sockets:
+            try:
+                if not keep_socket:
+                    os.unlink(path)
+            except FileNotFoundError:
+                pass
         self._stderr = open(self.stderr_path, "ab")
         self.proc = subprocess.Popen([self.binary, "-f", "-c", self.conf_path],
                                      stdin=subprocess.DEVNULL, stdout=self._stderr,
                                      stderr=self._stderr, start_new_session=True)
-        deadline = time.time() + timeout
-        while time.time() < deadline:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise SessguardError("sessguard exited with %s at start: %s"
                                      % (self.proc.returncode, self.stderr_text()[-2000:]))
-            try:
-                st = os.stat(self.socket_path)
-                if stat.S_ISSOCK(st.st_mode):
-                    if (st.st_mode & 0o006) != 0o006:
-                        raise SessguardError(
-                            "socket %s has mode %o although socket_mode = 0666: the MTA "
-                            "(another user) cannot connect" % (self.socket_path,
-                                                               st.st_mode & 0o777))
-                    return
-            except FileNotFoundError:
-                pass
+            ready = 0
+            for path in sockets:
+                try:
+                    st = os.stat(path)
+                    if stat.S_ISSOCK(st.st_mode):
+                        if (st.st_mode & 0o006) != 0o006:
+                            raise SessguardError(
+                                "socket %s has mode %o although socket_mode = 0666: the MTA "
+                                "(another user) cannot connect" % (path, st.st_mode & 0o777))
+                        ready += 1
+                except FileNotFoundError:
+                    pass
+            if ready == len(sockets):
+                return
             time.sleep(0.05)
         self.stop()
         raise SessguardError("sessguard did not create %s within %.0fs: %s"
@@ -159,6 +170,20 @@ class Sessguard:
             self._stderr.close()
             self._stderr = None
         return rc
+
+    def reload(self, timeout=10.0, **settings):
+        """Changes settings, reloads (SIGUSR1) and waits for the daemon to say
+        it took the new configuration."""
+        self.settings.update(settings)
+        self.write_config()
+        before = self.stderr_text().count("configuration reloaded")
+        self.proc.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + timeout
+        while self.stderr_text().count("configuration reloaded") == before:
+            if time.monotonic() > deadline:
+                raise SessguardError("no reload within %.0fs: %s"
+                                     % (timeout, self.stderr_text()[-500:]))
+            time.sleep(0.05)
 
     def running(self):
         return self.proc is not None and self.proc.poll() is None
@@ -202,10 +227,12 @@ class Sessguard:
             out.append(obj)
         return out
 
-    def session_of(self, client_port, client_addr=None, timeout=10.0, need_close=True):
-        """Lines of the session whose connect event has this client port, in seq
+    def session_of(self, client_port, client_addr=None, timeout=10.0, need_close=True,
+                   via=None):
+        """Lines of the session whose connect event has this client port (and
+        was reached through that front end: "milter" or "policy"), in seq
         order; waits until its close event is logged (need_close)."""
-        deadline = time.time() + timeout
+        deadline = time.monotonic() + timeout
         sid = None
         lines = []
         while True:
@@ -213,13 +240,14 @@ class Sessguard:
             if sid is None:
                 for o in lines:
                     if o["event"] == "connect" and str(o.get("client_port")) == str(client_port) \
-                            and (client_addr is None or o.get("client_addr") == client_addr):
+                            and (client_addr is None or o.get("client_addr") == client_addr) \
+                            and (via is None or o.get("via") == via):
                         sid = o["session"]
             if sid is not None:
                 mine = [o for o in lines if o["session"] == sid]
                 if not need_close or any(o["event"] == "close" for o in mine):
                     return Session(sid, sorted(mine, key=lambda o: o["seq"]))
-            if time.time() >= deadline:
+            if time.monotonic() >= deadline:
                 break
             time.sleep(0.05)
         if sid is None:
@@ -389,13 +417,16 @@ def message(sender, rcpts, subject="sessguard e2e"):
 # scenario registry
 
 SCENARIOS = []
+# Listeners: the milter behind Postfix's own relay check, the milter alone,
+# sessguard's policy front end alone (check_policy_service), both front ends.
+DEPLOYMENTS = ("second_line", "front_end", "policy", "both")
 
 
 class Scenario:
     def __init__(self, name, func, deployments, phase, needs):
         self.name = name
         self.func = func
-        self.deployments = deployments  # subset of {"second_line", "front_end"}
+        self.deployments = deployments  # subset of DEPLOYMENTS
         self.phase = phase              # "enforce", "monitor" or "stopped"
         self.needs = needs              # MTA features required
 
@@ -415,7 +446,7 @@ class Context:
         self.mta = mta
         self.features = frozenset(features if features is not None
                                   else getattr(mta, "features", ()))
-        self.deployment = deployment          # "second_line" or "front_end"
+        self.deployment = deployment          # "second_line", "front_end", "policy", "both"
         self.port = port
         self.sessguard = sessguard
         self.users = users                    # {login: password}
@@ -427,6 +458,12 @@ class Context:
     def mta_guards(self):
         """True where the MTA itself refuses unauthenticated relaying (second line)."""
         return self.deployment == "second_line"
+
+    @property
+    def via(self):
+        """The front end whose session a scenario checks: the policy listener
+        has no milter; "both" has the two, and the milter's is checked."""
+        return "policy" if self.deployment == "policy" else "milter"
 
     def has(self, feature):
         return feature in self.features
@@ -443,7 +480,7 @@ class Context:
 
     def session(self, client, timeout=15.0):
         client.quit()
-        s = self.sessguard.session_of(client.local_port, timeout=timeout)
+        s = self.sessguard.session_of(client.local_port, timeout=timeout, via=self.via)
         s.sanity()
         return s
 

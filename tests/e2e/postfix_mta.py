@@ -14,6 +14,20 @@ Two smtpd listeners on 127.0.0.1 (SPEC section 6):
   127.0.0.0/8 in mynetworks, so Postfix lets the clients relay and sessguard
   decides on the session's own authentication.
 
+With ``policy_socket`` set (``unix:/abs/path`` of sessguard's policy_listen)
+two more (SPEC section 7):
+
+* ``port_policy``: no milter; ``check_policy_service`` first in
+  smtpd_recipient_restrictions, before ``permit_sasl_authenticated`` and
+  ``permit_mynetworks`` (127.0.0.0/8, so only sessguard refuses a relay),
+  smtpd_relay_restrictions empty so that every recipient reaches it; also in
+  smtpd_end_of_data_restrictions (the eom event with its queue id).
+* ``port_both``: the milter and the same policy check, here first in
+  smtpd_relay_restrictions (as contrib/postfix/main.cf-policy has it): one
+  SMTP session, two sessguard sessions (via milter and via policy).
+A recipient blocked@example.org is refused by Postfix after the policy check
+(check_recipient_access), so a DUNNO shows apart from an OK.
+
 Accepted mail never leaves the machine: every transport (local, relay,
 default) points at an ``smtp-sink`` on 127.0.0.1.
 
@@ -55,8 +69,8 @@ def free_port(host="127.0.0.1"):
 
 
 def wait_port(host, port, timeout=15.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         try:
             with socket.create_connection((host, port), timeout=1.0):
                 return True
@@ -93,7 +107,7 @@ class PostfixMTA:
                           "auth_login", "unknown_first_word_only"})
     local_domain = LOCAL_DOMAIN
 
-    def __init__(self, workdir, milter_socket, users=None, keep=False):
+    def __init__(self, workdir, milter_socket, users=None, keep=False, policy_socket=None):
         self.workdir = os.path.abspath(workdir)
         self.milter_socket = milter_socket  # "unix:/path" or a plain path
         if not self.milter_socket.startswith(("unix:", "local:", "inet:", "inet6:")):
@@ -112,6 +126,9 @@ class PostfixMTA:
         self.sasldb = os.path.join(self.sasl_dir, "sasldb2")
         self.port_second_line = None
         self.port_front_end = None
+        self.policy_socket = policy_socket  # "unix:/abs/path" or None
+        self.port_policy = None
+        self.port_both = None
         self.port_sink = None
         self.host = "127.0.0.1"
         self._sink = None
@@ -155,6 +172,9 @@ class PostfixMTA:
                   self.tls_dir, self.log_dir):
             os.makedirs(d, exist_ok=True)
             os.chmod(d, 0o755)
+        if self.policy_socket:
+            # sessguard's policy socket may live below the queue directory
+            os.makedirs(os.path.dirname(self.policy_socket.split(":", 1)[1]), exist_ok=True)
         shutil.chown(self.data_dir, "postfix", "postfix")
         os.chmod(self.data_dir, 0o700)
 
@@ -236,9 +256,32 @@ milter_default_action = tempfail
 milter_connect_timeout = 5s
 milter_command_timeout = 20s
 milter_content_timeout = 60s
-""".format(queue=self.queue_dir, data=self.data_dir, myhostname=MYHOSTNAME,
+{policy}""".format(queue=self.queue_dir, data=self.data_dir, myhostname=MYHOSTNAME,
            domain=LOCAL_DOMAIN, sink=sink, maillog=self.maillog, workdir=self.workdir,
-           sasl=self.sasl_dir, cert=cert, key=key, milter=self.milter_socket)
+           sasl=self.sasl_dir, cert=cert, key=key, milter=self.milter_socket,
+           policy=self._policy_cf())
+
+    def _policy_cf(self):
+        if not self.policy_socket:
+            return ""
+        where = self.policy_socket
+        path = where.split(":", 1)[1]
+        if path.startswith(self.queue_dir + os.sep):
+            # relative to queue_directory, as with a chrooted smtpd
+            where = "unix:" + os.path.relpath(path, self.queue_dir)
+        # smtpd's default policy client settings (when sessguard is down:
+        # smtpd_policy_service_default_action = 451 4.3.5)
+        return (
+            "# sessguard's policy front end (master.cf listeners policy, both)\n"
+            "sessguard_policy = check_policy_service %s\n"
+            "# a recipient Postfix refuses after sessguard: its DUNNO must let\n"
+            "# the rest of the list run (OK would skip it)\n"
+            "e2e_blocked = check_recipient_access inline:{blocked@%s=REJECT}\n"
+            "sessguard_rcpt_restrictions = $sessguard_policy, $e2e_blocked,\n"
+            "    permit_sasl_authenticated, permit_mynetworks, reject_unauth_destination\n"
+            "sessguard_relay_restrictions = $sessguard_policy, $e2e_blocked,\n"
+            "    permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination\n"
+            % (where, LOCAL_DOMAIN))
 
     def _master_cf(self):
         second = ("127.0.0.1:%d inet n - n - - smtpd\n"
@@ -253,6 +296,23 @@ milter_content_timeout = 60s
                  "  -o mynetworks=127.0.0.0/8\n"
                  "  -o smtpd_relay_restrictions=permit_mynetworks,reject_unauth_destination\n"
                  % self.port_front_end)
+        policy = ""
+        for port, name in ((self.port_policy, "policy"), (self.port_both, "both")):
+            if not port:
+                continue
+            policy += ("127.0.0.1:%d inet n - n - - smtpd\n"
+                       "  -o syslog_name=postfix/%s\n"
+                       "  -o milter_macro_daemon_name=%s\n" % (port, name, name))
+            if name == "policy":
+                # in the recipient restrictions, the relay ones empty
+                policy += ("  -o smtpd_milters=\n"
+                           "  -o smtpd_relay_restrictions=\n"
+                           "  -o smtpd_recipient_restrictions=$sessguard_rcpt_restrictions\n")
+            else:
+                # in the relay restrictions (contrib/postfix/main.cf-policy)
+                policy += "  -o smtpd_relay_restrictions=$sessguard_relay_restrictions\n"
+            policy += ("  -o mynetworks=127.0.0.0/8\n"
+                       "  -o smtpd_end_of_data_restrictions=$sessguard_policy\n")
         rest = """\
 pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
@@ -276,7 +336,7 @@ anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
 """
-        return second + front + rest
+        return second + front + policy + rest
 
     # -------------------------------------------------------------- lifecycle
     def start(self):
@@ -292,6 +352,13 @@ postlog   unix-dgram n  -       n       -       1       postlogd
             self.port_front_end = free_port()
             while self.port_front_end == self.port_second_line:
                 self.port_front_end = free_port()
+            if self.policy_socket:
+                taken = {self.port_second_line, self.port_front_end}
+                while self.port_policy is None or self.port_policy in taken:
+                    self.port_policy = free_port()
+                taken.add(self.port_policy)
+                while self.port_both is None or self.port_both in taken:
+                    self.port_both = free_port()
             self.port_sink = free_port()
             cert, key = self._make_tls()
             self._make_sasl()
@@ -300,8 +367,9 @@ postlog   unix-dgram n  -       n       -       1       postlogd
             self._start_sink()
             self._run([POSTFIX, "-c", self.config_dir, "check"])
             self._run([POSTFIX, "-c", self.config_dir, "start"])
-            for port in (self.port_second_line, self.port_front_end):
-                if not wait_port(self.host, port):
+            for port in (self.port_second_line, self.port_front_end, self.port_policy,
+                         self.port_both):
+                if port and not wait_port(self.host, port):
                     raise PostfixError("postfix did not listen on %d; maillog:\n%s"
                                        % (port, self.maillog_text()[-3000:]))
         except BaseException:
@@ -357,8 +425,8 @@ postlog   unix-dgram n  -       n       -       1       postlogd
         pid = self._master_pid()
         if pid is None:
             return
-        deadline = time.time() + timeout
-        while time.time() < deadline:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
             try:
                 os.kill(pid, 0)
             except ProcessLookupError:

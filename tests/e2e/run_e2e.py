@@ -28,6 +28,7 @@ sys.path.insert(0, HERE)
 from e2e_common import SCENARIOS, Context, ScenarioFailure, Sessguard  # noqa: E402
 import scenarios  # noqa: E402  (importing it registers the scenarios)
 import probe_scenarios  # noqa: E402,F401  (sessguard-probe against the MTAs)
+import limit_scenarios  # noqa: E402  (SPEC section 8: limits, Redis, both MTAs)
 
 USERS = {"alice": "alice-secret", "bob": "bob-secret", "carol": "carol-secret",
          "dave": "dave-secret", "erin": "erin-secret", "frank": "frank-secret"}
@@ -103,7 +104,9 @@ def availability(mod, cls):
     return True, ""
 
 
-def make_mta(cls, workdir, sock):
+def make_mta(cls, workdir, sock, policy_sock=None):
+    if policy_sock and cls.__name__ == "PostfixMTA":
+        return cls(workdir, sock, users=USERS, policy_socket=policy_sock)
     try:
         return cls(workdir, sock, users=USERS)
     except TypeError:
@@ -119,6 +122,10 @@ def deployments_of(mta):
         deps.append(("second_line", sl))
     if fe:
         deps.append(("front_end", fe))
+    for dep in ("policy", "both"):     # sessguard's policy front end (Postfix)
+        port = getattr(mta, "port_" + dep, None)
+        if port:
+            deps.append((dep, port))
     return deps
 
 
@@ -128,10 +135,13 @@ def run_mta(name, cls, binary, base, selectors, res):
     os.chmod(workdir, 0o755)
     sgdir = os.path.join(workdir, "sg")
     sock = os.path.join(sgdir, "sessguard.sock")
+    # below Postfix's queue_directory, named relative to it in main.cf
+    # (check_policy_service unix:sessguard/policy.sock), as with a chroot
+    psock = os.path.join(workdir, "mta", "queue", "sessguard", "policy.sock")
     os.makedirs(sgdir)
     os.chmod(sgdir, 0o755)
-    mta = make_mta(cls, os.path.join(workdir, "mta"), "unix:" + sock)
-    t0 = time.time()
+    mta = make_mta(cls, os.path.join(workdir, "mta"), "unix:" + sock, "unix:" + psock)
+    t0 = time.monotonic()
     try:
         try:
             mta.start()
@@ -143,7 +153,7 @@ def run_mta(name, cls, binary, base, selectors, res):
                           KNOWN_FEATURES.get(name, DEFAULT_FEATURES))
         feats |= MTA_FACTS.get(name, frozenset())
         deps = deployments_of(mta)
-        print("# %s up in %.1fs: %s" % (name, time.time() - t0,
+        print("# %s up in %.1fs: %s" % (name, time.monotonic() - t0,
               ", ".join("%s port %d" % d for d in deps)), flush=True)
         for phase in PHASES:
             todo = []
@@ -164,6 +174,7 @@ def run_mta(name, cls, binary, base, selectors, res):
                            local_domains=getattr(mta, "local_domain", "example.org"),
                            trusted_networks="192.0.2.1/32, " + scenarios.TRUSTED_ADDR + "/32",
                            socket_path=sock,
+                           policy_path=psock if getattr(mta, "port_policy", None) else None,
                            extra={"auth_results": "yes",
                                   "authserv_id": scenarios.AUTHSERV_ID})
             if phase != "stopped":
@@ -198,11 +209,11 @@ def run_mta(name, cls, binary, base, selectors, res):
                 if phase == "killed":
                     sg.stop()
                 elif phase != "stopped":
-                    t = time.time()
+                    t = time.monotonic()
                     rc = sg.stop()
                     label = "%s/%s/sessguard_sigterm_exit_0" % (name, phase)
                     if rc == 0:
-                        res.ok(label, "%.1fs" % (time.time() - t))
+                        res.ok(label, "%.1fs" % (time.monotonic() - t))
                     else:
                         res.fail(label, "exit status after SIGTERM: %r; stderr: %s"
                                  % (rc, sg.stderr_text()[-600:]))
@@ -259,7 +270,7 @@ def check_transcripts(name, phase, sg, by, res):
 
 def run_one(full, sc, mta, dep, port, sg, users, feats, res):
     ctx = Context(mta, dep, port, sg, users, feats)
-    t = time.time()
+    t = time.monotonic()
     try:
         sc.func(ctx)
     except ScenarioFailure as e:
@@ -267,7 +278,7 @@ def run_one(full, sc, mta, dep, port, sg, users, feats, res):
     except Exception as e:  # noqa: BLE001
         res.fail(full, "%s: %s" % (type(e).__name__, e), traceback.format_exc() + detail_of(ctx))
     else:
-        res.ok(full, "%.1fs" % (time.time() - t))
+        res.ok(full, "%.1fs" % (time.monotonic() - t))
     finally:
         ctx.close_all()
 
@@ -295,7 +306,7 @@ def main():
     binary = os.environ.get("SESSGUARD", "src/sessguard")
     verbose = os.environ.get("E2E_VERBOSE", "") not in ("", "0")
     res = Results(verbose)
-    started = time.time()
+    started = time.monotonic()
     if not os.access(binary, os.X_OK):
         res.fail("setup", "sessguard binary %r not found or not executable (set SESSGUARD)"
                  % binary)
@@ -307,7 +318,8 @@ def main():
     os.chmod(base, 0o755)
     ran_any = False
     try:
-        for name, cls, ok, why in mta_classes(wanted):
+        classes = mta_classes(wanted)
+        for name, cls, ok, why in classes:
             if not ok:
                 # As root every wanted MTA must run: a missing one is a
                 # failure, not a silent skip (choose MTAs with E2E_MTA).
@@ -315,6 +327,9 @@ def main():
                 continue
             ran_any = True
             run_mta(name, cls, binary, base, selectors, res)
+        if ran_any:
+            limit_scenarios.run_limits(binary, base, selectors, res, classes, make_mta,
+                                       USERS)
     finally:
         keep = res.failed or os.environ.get("E2E_KEEP", "") not in ("", "0")
         if keep:
@@ -323,7 +338,7 @@ def main():
             shutil.rmtree(base, ignore_errors=True)
     if not ran_any:
         res.fail("setup", "no MTA available (run tests/e2e/install-deps.sh)")
-    print("# %.1fs" % (time.time() - started))
+    print("# %.1fs" % (time.monotonic() - started))
     print("%d passed, %d failed" % (res.passed, res.failed))
     return 0 if res.failed == 0 else 1
 

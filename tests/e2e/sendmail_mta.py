@@ -144,12 +144,15 @@ class _SyslogSink(threading.Thread):
 
     def run(self):
         with open(self.log_path, "ab", buffering=0) as f:
-            while not self._stop_ev.is_set():
+            while True:
+                if self._stop_ev.is_set():
+                    # close(): every writer is gone; take what is queued, then end
+                    self.sock.setblocking(False)
                 try:
                     data = self.sock.recv(65536)
                 except socket.timeout:
                     continue
-                except OSError:
+                except (BlockingIOError, OSError):
                     break
                 # "<pri>Mmm dd hh:mm:ss sendmail[pid]: text" -> drop the <pri>
                 data = data.rstrip(b"\0\r\n")
@@ -161,6 +164,8 @@ class _SyslogSink(threading.Thread):
                     f.write(data + b"\n")
 
     def close(self):
+        """Call when nothing writes any more: the lines still queued in the
+        socket are written out before the thread ends."""
         self._stop_ev.set()
         self.join(timeout=2)
         try:
@@ -595,7 +600,9 @@ exec "$SM" -C "$W/sendmail.cf" -bD
             while any(_port_listening(p) for p in self.ports) and time.monotonic() < end:
                 time.sleep(0.05)
         if self._sink is not None:
-            time.sleep(0.05)  # let the last log lines arrive
+            # Sendmail and its children are gone (the namespace's PID 1 is
+            # reaped only after the kernel killed the rest): what they logged
+            # is queued in the socket, and close() drains it
             self._sink.close()
             self._sink = None
         if self._out is not None:

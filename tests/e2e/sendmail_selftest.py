@@ -62,6 +62,17 @@ def smtp(port, source=None):
                         source_address=(source, 0) if source else None)
 
 
+def wait_until(cond, timeout=10.0):
+    """Polls cond() until it is true or timeout seconds have passed (monotonic
+    clock); returns its last value, so the checks that follow report a miss."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v or time.monotonic() > deadline:
+            return v
+        time.sleep(0.02)
+
+
 def auth_plain(s, user, password):
     tok = base64.b64encode(("\0%s\0%s" % (user, password)).encode()).decode()
     return s.docmd("AUTH", "PLAIN " + tok)
@@ -86,6 +97,7 @@ class NullMilter:
         self.srv.bind(path)
         self.srv.listen(32)
         self.nconn = 0
+        self.nended = 0           # connections the MTA has finished (Q or EOF)
         self.closed = False
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -95,8 +107,10 @@ class NullMilter:
                 c, _ = self.srv.accept()
             except OSError:
                 return
-            self.nconn += 1
-            threading.Thread(target=self._conn, args=(c, self.nconn), daemon=True).start()
+            with self.lock:
+                self.nconn += 1
+                n = self.nconn
+            threading.Thread(target=self._conn, args=(c, n), daemon=True).start()
 
     def _conn(self, c, n):
         buf = b""
@@ -130,6 +144,8 @@ class NullMilter:
             pass
         finally:
             c.close()
+            with self.lock:
+                self.nended += 1
 
     def macros(self):
         """[(conn, stage char, {name: value})] of the D packets."""
@@ -144,6 +160,11 @@ class NullMilter:
                         d[items[i].decode(errors="replace")] = items[i + 1].decode(errors="replace")
                     out.append((n, stage, d))
         return out
+
+    def all_ended(self, n):
+        """At least n connections were opened, and the MTA finished every one."""
+        with self.lock:
+            return self.nconn >= n and self.nended == self.nconn
 
     def close(self):
         self.closed = True
@@ -264,7 +285,10 @@ def phase_null_milter(mta):
         code, msg = s.docmd("RCPT TO:<someone@example.com>")
         check(code == 250, "relay RCPT inside TLS after AUTH", (code, msg))
         s.quit()
-        time.sleep(0.5)
+        # Sendmail ends a session's milter connection after QUIT: wait until
+        # it has ended all six, so that everything it sent is recorded.
+        if not wait_until(lambda: m.all_ended(6)):
+            print("# milter connections: %d opened, %d ended" % (m.nconn, m.nended))
 
         check(len(mta.queue_ids()) == 1, "exactly one message queued", mta.queue_ids())
         check(m.nconn >= 5, "Sendmail opened one milter connection per SMTP session", m.nconn)
@@ -313,11 +337,12 @@ def phase_sessguard(mta, binary, tmp):
     err = open(os.path.join(tmp, "sessguard.stderr"), "wb")
     p = subprocess.Popen([exe, "-f", "-c", conf], stdout=err, stderr=subprocess.STDOUT)
     try:
-        end = time.time() + 10
-        while not os.path.exists(sock) and time.time() < end and p.poll() is None:
+        end = time.monotonic() + 10
+        while not os.path.exists(sock) and time.monotonic() < end and p.poll() is None:
             time.sleep(0.05)
         if not check(os.path.exists(sock), "sessguard socket appears", p.poll()):
             return
+        nsessions = 0
         for label, port in (("front", mta.port_front_end), ("second", mta.port_second_line)):
             s = smtp(port)
             s.ehlo()
@@ -332,6 +357,7 @@ def phase_sessguard(mta, binary, tmp):
             code, msg = s.docmd("RCPT TO:<alice@example.org>")
             check(code == 250, "%s: local recipient accepted" % label, (code, msg))
             s.quit()
+            nsessions += 1
             s = smtp(port)
             s.ehlo()
             code, msg = auth_plain(s, "alice", "secret")
@@ -342,6 +368,7 @@ def phase_sessguard(mta, binary, tmp):
             code, msg = s.docmd("RCPT TO:<someone@example.com>")
             check(code == 250, "%s: authenticated relay accepted" % label, (code, msg))
             s.quit()
+            nsessions += 1
         # STARTTLS discards auth (S3): AUTH, STARTTLS, EHLO, relay -> refused
         s = smtp(mta.port_front_end)
         s.ehlo()
@@ -354,7 +381,23 @@ def phase_sessguard(mta, binary, tmp):
         code, msg = s.docmd("RCPT TO:<someone@example.com>")
         check(code == 250, "front: AUTH inside TLS then relay accepted", (code, msg))
         s.quit()
-        time.sleep(0.5)
+        nsessions += 1
+
+        # wait for the log lines themselves: the close line of every session
+        def complete_lines():
+            with open(log) as f:
+                return [raw for raw in f if raw.endswith("\n")]
+
+        def closes():
+            n = 0
+            for raw in complete_lines():
+                try:
+                    n += json.loads(raw).get("event") == "close"
+                except ValueError:
+                    pass
+            return n
+        if not wait_until(lambda: closes() >= nsessions):
+            print("# not every one of the %d sessions has its close line yet" % nsessions)
         lines = []
         with open(log) as f:
             for raw in f:

@@ -41,8 +41,21 @@ class Milter:
         self.s.connect(path)
         # offer everything (actions 0x1ff, all protocol steps)
         self.send(b"O", struct.pack(">III", 6, 0x1FF, 0x1FFFFF))
-        cmd, _ = self.recv()
+        cmd, data = self.recv()
         assert cmd == b"O", cmd
+        # as an MTA does: no reply awaited where the filter waived it, and
+        # no stage sent that it asked to skip
+        self.proto = struct.unpack(">III", data[:12])[2]
+
+    # the stages whose reply the filter may waive (SMFIP_NR_*), and the
+    # stages it may ask the MTA to skip (SMFIP_NO*)
+    NO_REPLY = {b"C": 0x1000, b"H": 0x2000, b"M": 0x4000, b"R": 0x8000,
+                b"T": 0x10000, b"U": 0x20000, b"N": 0x40000, b"B": 0x80000,
+                b"L": 0x80}
+    SKIPPED = {b"B": 0x10, b"L": 0x20, b"N": 0x40}
+
+    def skipped(self, cmd):
+        return bool(self.proto & self.SKIPPED.get(cmd, 0))
 
     def send(self, cmd, data=b""):
         self.s.sendall(struct.pack(">I", len(data) + 1) + cmd + data)
@@ -63,7 +76,12 @@ class Milter:
         return buf
 
     def ask(self, cmd, data=b""):
+        """The filter's reply, None when it waived it or skips the stage."""
+        if self.skipped(cmd):
+            return None
         self.send(cmd, data)
+        if self.proto & self.NO_REPLY.get(cmd, 0):
+            return None
         return self.recv()[0]
 
     def macro(self, stage, **kv):
@@ -95,13 +113,14 @@ def start(conf_text, d):
     conf = os.path.join(d, "c.conf")
     with open(conf, "w") as f:
         f.write(conf_text)
-    err = open(os.path.join(d, "err"), "w")
+    errpath = os.path.join(d, "err")
+    err = open(errpath, "w")
     p = subprocess.Popen([SESSGUARD, "-f", "-c", conf], stderr=err)
     sock = os.path.join(d, "s.sock")
-    for _ in range(200):
-        if os.path.exists(sock):
-            break
-        time.sleep(0.02)
+    # the socket file exists from bind() on; "listening on" comes after
+    # listen(): only then does a connection find the daemon
+    wait_for(lambda: p.poll() is not None or
+             "listening on" in open(errpath).read(), 10.0)
     return p, sock
 
 
@@ -120,8 +139,8 @@ def lines(path):
 
 
 def wait_for(pred, timeout=5.0):
-    end = time.time() + timeout
-    while time.time() < end:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
         if pred():
             return True
         time.sleep(0.02)
@@ -153,7 +172,8 @@ def test_drops(d):
         m.rcpt("<bob@example.org>")
         m.ask(b"T")
         m.ask(b"L", b"Subject\0hello\0")
-        m.send(b"B", b"partial body")   # no reply awaited: cut mid-body
+        if not m.skipped(b"B"):
+            m.send(b"B", b"partial body")   # no reply awaited: cut mid-body
         m.drop()
         # dropped in the middle of a packet
         m = Milter(sock)
@@ -168,13 +188,35 @@ def test_drops(d):
         ok(m.rcpt("<x@remote.test>") == b"y", "next session refused as before")
         m.send(b"Q")
         m.drop()
-        ok(wait_for(lambda: sum(1 for e in lines(log)
-                                if e["event"] == "close") == 4),
-           "a close line for every dropped session")
+        # libmilter's worker pool may see the third connection's hang-up
+        # before it reads the connect packet waiting in the socket, and
+        # then ends it without any callback: that session may have no
+        # lines at all. Every session that has lines has a close line.
+        def closed():
+            ev = lines(log)
+            opened = {e["session"] for e in ev if e["event"] == "connect"}
+            shut = {e["session"] for e in ev if e["event"] == "close"}
+            return len(opened) >= 3 and opened == shut
+        ok(wait_for(closed), "a close line for every dropped session")
         ev = lines(log)
-        ok(all(e.get("auth") is None for e in ev
-               if e["event"] == "rcpt" and e["rcpt"] == "<x@remote.test>"
-               and e["verdict"] == "reject"), "no login leaked across sessions")
+        # every line of a session, not only its verdicts: no auth field
+        # set, and alice's login nowhere; the first session, alice's own,
+        # shows that the check sees a login where there is one
+        def session_of(addr):
+            ids = {e["session"] for e in ev if e["event"] == "connect"
+                   and e.get("client_addr") == addr}
+            return [e for e in ev if e["session"] in ids]
+
+        def has_login(e):
+            return e.get("auth") is not None or "alice" in json.dumps(e)
+        alice = session_of("192.0.2.10")
+        ok(any(e.get("auth") is not None for e in alice),
+           "the check sees the login in alice's own session")
+        after = session_of("192.0.2.13")
+        leaked = [e for e in after if has_login(e)]
+        ok(len(after) >= 5 and not leaked,
+           "no login leaked across sessions (%d lines of the next session%s)"
+           % (len(after), ", leaked in: %r" % leaked if leaked else ""))
         ok(p.poll() is None, "daemon alive after drops")
     finally:
         ok(stop(p) == 0, "exit 0 after drops")
@@ -239,7 +281,7 @@ def test_blocking_sink(d):
         worst = 0.0
         verdicts = []
         for i in range(200):               # far more than the pipe holds
-            t0 = time.time()
+            t0 = time.monotonic()
             m = Milter(sock)
             m.connect("192.0.2.40")
             m.helo("h")
@@ -247,7 +289,7 @@ def test_blocking_sink(d):
             verdicts.append(m.rcpt("<x@remote.test>"))
             m.send(b"Q")
             m.drop()
-            worst = max(worst, time.time() - t0)
+            worst = max(worst, time.monotonic() - t0)
         ok(set(verdicts) == {b"y"}, "verdicts go on with a blocked log sink")
         ok(worst < 3.0, "a blocked sink delays a session by a bounded time "
            "(worst %.2f s)" % worst)
@@ -260,10 +302,11 @@ def test_blocking_sink(d):
 
 
 def main():
-    if os.geteuid() != 0:
-        print("SKIP: fault tests need root (tmpfs mount)")
-        return 77
-    for t in (test_drops, test_full_disk, test_blocking_sink):
+    tests = [test_drops, test_full_disk, test_blocking_sink]
+    if os.geteuid() != 0:             # only the tmpfs mount needs root
+        print("ok - # SKIP test_full_disk: needs root (tmpfs mount)")
+        tests.remove(test_full_disk)
+    for t in tests:
         with tempfile.TemporaryDirectory(prefix="sg-faults-") as d:
             try:
                 t(d)

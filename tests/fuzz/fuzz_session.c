@@ -9,8 +9,10 @@
  *	config	KEY = VALUE	...	(first line only: configuration lines)
  *	connect	ADDR	NAME	DAEMON	(ADDR: IPv4, IPv6, unix, or - for none)
  *	helo	NAME	{tls_version}=V	{cipher}=C	{cipher_bits}=B
+ *		{auth_authen}=U	{auth_type}=M
  *	mail	ARG...	{auth_authen}=U	{auth_type}=M	{auth_author}=A	{}
- *	rcpt	ARG...	{auth_authen}=U	...	{rcpt_mailer}=R
+ *		{tls_version}=V	{cipher}=C	{cipher_bits}=B
+ *	rcpt	ARG...	{auth_authen}=U	...	{rcpt_mailer}=R	{tls_version}=V ...
  *	data | eoh | abort | header NAME VALUE | body LEN | eom QUEUEID
  *	unknown	COMMAND
  *	close	(ends the stream; the harness closes the session in any case)
@@ -26,8 +28,10 @@
  *	event:
  *	- S1/S3: the session is authenticated exactly when the model is: a
  *	  non-empty {auth_authen} was reported in the current TLS epoch (the
- *	  epoch ends at the first HELO with TLS macros after a plaintext
- *	  HELO, MAIL, RCPT or unknown command); the user is the newest
+ *	  epoch ends at the first HELO, MAIL or RCPT with TLS macros after a
+ *	  plaintext HELO, MAIL, RCPT or unknown command), other than a login
+ *	  first reported before the next HELO after that boundary (kept
+ *	  across TLS: anomaly auth_kept_across_tls); the user is the newest
  *	  report (S5, first 255 bytes); {auth_author} never counts; abort,
  *	  end of message, HELO without TLS and unknown commands keep it (S2);
  *	- S4: no transaction after abort, end of message and HELO; the
@@ -100,8 +104,11 @@ struct model {
 	struct ipaddr client;
 	char	 client_addr[64];
 
-	int	 tls_active, plaintext_seen, helo_ever;
+	int	 tls_active, plaintext_seen, helo_seen;
 	unsigned boundary_seq, discarded_seq;
+	int	 no_auth_since_tls;		/* boundary, no HELO since */
+	char	 kept_user[NAME_MAX_B + 1];	/* login kept across TLS */
+	unsigned kept_noted;			/* txn + 1 when logged */
 
 	int	 auth;
 	char	 user[NAME_MAX_B + 1];
@@ -263,19 +270,20 @@ args_of(const struct ev *ev, const char **argv)
 	return n;
 }
 
-static const struct sg_auth_macros *
-auth_of(const struct ev *ev, struct sg_auth_macros *am)
+static const struct sg_mta_says *
+auth_of(const struct ev *ev, struct sg_mta_says *am)
 {
 	size_t	i;
 	int	any = 0;
 
-	am->authen = macro(ev, "{auth_authen}");
-	am->type = macro(ev, "{auth_type}");
-	am->author = macro(ev, "{auth_author}");
+	memset(am, 0, sizeof(*am));
+	am->login = macro(ev, "{auth_authen}");
+	am->mech = macro(ev, "{auth_type}");
+	am->auth_param = macro(ev, "{auth_author}");
 	for (i = 1; i < ev->n; i++)
 		if (strcmp(ev->f[i], "{}") == 0)
 			any = 1;
-	if (am->authen || am->type || am->author || any)
+	if (am->login || am->mech || am->auth_param || any)
 		return am;
 	return NULL;
 }
@@ -322,18 +330,25 @@ ref_trusted(const struct sg_config *cfg, const struct ipaddr *a)
 	return 0;
 }
 
-enum auth_what { A_NONE, A_SAME, A_NEW, A_CHANGED, A_CARRIED };
+enum auth_what { A_NONE, A_SAME, A_NEW, A_CHANGED, A_CARRIED, A_KEPT };
 
 /* What the MTA's auth macros do to the model at event seq (note_auth). */
 static enum auth_what
-model_auth(struct model *m, const struct sg_auth_macros *am, int at_mail,
+model_auth(struct model *m, const struct sg_mta_says *am, int at_mail,
     unsigned seq)
 {
-	const char *authen = am ? am->authen : NULL;
-	const char *type = am ? am->type : NULL;
+	const char *authen = am ? am->login : NULL;
+	const char *type = am ? am->mech : NULL;
 	char	user[NAME_MAX_B + 1];
 	enum auth_what w;
 
+	if (!empty(authen) && m->boundary_seq) {
+		bounded(user, NAME_MAX_B, authen);
+		if (m->no_auth_since_tls && m->kept_user[0] == '\0')
+			strcpy(m->kept_user, user);
+		if (m->kept_user[0] && strcmp(m->kept_user, user) == 0)
+			return A_KEPT;
+	}
 	if (empty(authen)) {
 		if (!m->auth)
 			return A_NONE;
@@ -663,12 +678,53 @@ add(struct want *w, size_t *n, const char *event, const char *kind)
 }
 
 static void
-anomaly_of(struct want *w, size_t *n, enum auth_what a)
+anomaly_of(struct model *m, struct want *w, size_t *n, enum auth_what a)
 {
 	if (a == A_CHANGED)
 		add(w, n, "anomaly", "auth_changed");
 	else if (a == A_CARRIED)
 		add(w, n, "anomaly", "auth_carried");
+	else if (a == A_KEPT && m->kept_noted != m->txn + 1) {
+		m->kept_noted = m->txn + 1;	/* once a transaction */
+		add(w, n, "anomaly", "auth_kept_across_tls");
+	}
+}
+
+static int
+tls_macros(const struct ev *ev, struct sg_tls_info *tls)
+{
+	tls->version = macro(ev, "{tls_version}");
+	tls->cipher = macro(ev, "{cipher}");
+	tls->bits = macro(ev, "{cipher_bits}");
+	return !empty(tls->version) || !empty(tls->cipher);
+}
+
+/*
+ * S3 at any event: the TLS state it reports. The tls line (if any) is
+ * added to w and counted in m->seq.
+ */
+static void
+model_tls(struct model *m, int tls_now, struct want *w, size_t *n)
+{
+	if (!tls_now) {
+		if (!m->tls_active)
+			m->plaintext_seen = 1;
+		return;
+	}
+	if (m->tls_active)
+		return;
+	m->tls_active = 1;
+	m->seq++;
+	add(w, n, "tls", NULL);
+	if (!m->plaintext_seen)
+		return;
+	m->boundary_seq = m->seq;
+	m->no_auth_since_tls = 1;
+	if (m->auth) {
+		m->discarded_seq = m->seq;
+		model_forget_auth(m);
+	}
+	m->helo_seen = 0;
 }
 
 static void
@@ -708,33 +764,42 @@ do_rcpt(struct check *ck, struct sg_session *s, struct model *m,
     const struct ev *ev)
 {
 	const char *argv[MAXFIELDS], *rcpt, *mailer, *line;
-	struct sg_auth_macros amb;
-	const struct sg_auth_macros *am = auth_of(ev, &amb);
+	struct sg_mta_says amb;
+	const struct sg_mta_says *am = auth_of(ev, &amb);
+	struct sg_tls_info tls;
 	struct sg_rcpt_result res;
-	struct want w[4];
+	struct want w[5];
 	enum policy_why why;
 	enum auth_what a;
 	enum sg_verdict want;
-	size_t	argc = args_of(ev, argv), nw = 0;
+	size_t	argc = args_of(ev, argv), nw = 0, ntls;
 	unsigned first = m->seq + 1;
-	int	local, trusted;
+	int	local, trusted, tls_now = tls_macros(ev, &tls);
 	char	reason[1024], text[SG_REPLY_TEXT_MAX + 1], reply[1200];
 	const char *vn;
 
 	rcpt = argc > 0 && argv[0] ? argv[0] : "";
 	mailer = macro(ev, "{rcpt_mailer}");
-	if (!m->tls_active)
-		m->plaintext_seen = 1;
+	model_tls(m, tls_now, w, &nw);
+	ntls = nw;
 	m->seq++;
 	m->abort_last = 0;
 	m->rcpts++;
 	a = model_auth(m, am, 0, m->seq);
 	add(w, &nw, "rcpt", NULL);
-	anomaly_of(w, &nw, a);
-	m->seq += (unsigned)nw - 1;
+	anomaly_of(m, w, &nw, a);
+	m->seq += (unsigned)(nw - ntls) - 1;
+	if (tls.version || tls.cipher || tls.bits) {
+		if (am == NULL)
+			memset(&amb, 0, sizeof(amb));
+		amb.tls = tls;
+		am = &amb;
+	}
 
 	memset(&res, 0x5a, sizeof(res));
-	session_on_rcpt(s, argv, argc, am, mailer, &res);
+	session_on_rcpt(s, argc > 0 ? argv[0] : NULL, argv + (argc > 0),
+	    argc > 0 ? argc - 1 : 0, mailer && strcmp(mailer, "error") == 0,
+	    am, &res);
 
 	local = policy_is_local(m->cfg, rcpt, &why);
 	trusted = ref_trusted(m->cfg, &m->client);
@@ -757,6 +822,9 @@ do_rcpt(struct check *ck, struct sg_session *s, struct model *m,
 		    "RFC 3207)", m->boundary_seq);
 	else
 		snprintf(reason, sizeof(reason), "not authenticated");
+	if (!local && !m->auth && !trusted && m->kept_user[0])
+		snprintf(reason + strlen(reason), sizeof(reason) - strlen(reason),
+		    "; the MTA still reports the login from before STARTTLS");
 	if (!local && !m->auth && !trusted && addr_routing(rcpt))
 		snprintf(reason + strlen(reason), sizeof(reason) - strlen(reason),
 		    " (sender-specified routing in %s counts as relaying)", rcpt);
@@ -824,15 +892,17 @@ do_mail(struct check *ck, struct sg_session *s, struct model *m,
     const struct ev *ev)
 {
 	const char *argv[MAXFIELDS], *line, *param = NULL;
-	struct sg_auth_macros amb;
-	const struct sg_auth_macros *am = auth_of(ev, &amb);
+	struct sg_mta_says amb;
+	const struct sg_mta_says *am = auth_of(ev, &amb);
+	struct sg_tls_info tls;
 	struct want w[8];
 	enum auth_what a;
-	size_t	argc = args_of(ev, argv), nw = 0, i;
+	size_t	argc = args_of(ev, argv), nw = 0, i, ntls;
 	unsigned first = m->seq + 1;
+	int	tls_now = tls_macros(ev, &tls);
 
-	if (!m->tls_active)
-		m->plaintext_seen = 1;
+	model_tls(m, tls_now, w, &nw);
+	ntls = nw;
 	model_txn_clear(m);
 	m->in_txn = 1;
 	m->txn++;
@@ -841,18 +911,25 @@ do_mail(struct check *ck, struct sg_session *s, struct model *m,
 	for (i = 1; i < argc && !param; i++)
 		if (strncasecmp(argv[i], "AUTH=", 5) == 0)
 			param = argv[i] + 5;
-	if (param == NULL && am && !empty(am->author))
-		param = am->author;
+	if (param == NULL && am && !empty(am->auth_param))
+		param = am->auth_param;
 	a = model_auth(m, am, 1, m->seq);
 	add(w, &nw, "mail", NULL);
-	if (!m->helo_ever)
+	if (!m->helo_seen)
 		add(w, &nw, "anomaly", "mail_without_helo");
-	anomaly_of(w, &nw, a);
+	anomaly_of(m, w, &nw, a);
 	if (param && strcmp(param, "<>") != 0 && !m->auth)
 		add(w, &nw, "anomaly", "client_auth_param");
-	m->seq += (unsigned)nw - 1;
+	m->seq += (unsigned)(nw - ntls) - 1;
+	if (tls.version || tls.cipher || tls.bits) {
+		if (am == NULL)
+			memset(&amb, 0, sizeof(amb));
+		amb.tls = tls;
+		am = &amb;
+	}
 
-	session_on_mail(s, argv, argc, am);
+	session_on_mail(s, argc > 0 ? argv[0] : NULL, argv + (argc > 0),
+	    argc > 0 ? argc - 1 : 0, am, NULL);
 	line = check_lines(ck, s, m, w, nw, first, "mail");
 	if (line == NULL)
 		return;
@@ -874,40 +951,42 @@ static void
 do_helo(struct check *ck, struct sg_session *s, struct model *m,
     const struct ev *ev)
 {
-	struct sg_tls_macros tls;
+	struct sg_mta_says says;
+	struct sg_tls_info tls;
 	const char *helo = field(ev, 1), *line;
-	struct want w[2];
+	struct want w[4];
 	size_t	nw = 0;
 	unsigned first = m->seq + 1;
-	int	tls_now, with_tls;
+	enum auth_what a = A_NONE;
+	int	tls_now, given;
 
-	tls.version = macro(ev, "{tls_version}");
-	tls.cipher = macro(ev, "{cipher}");
-	tls.bits = macro(ev, "{cipher_bits}");
-	with_tls = tls.version || tls.cipher || tls.bits;
-	tls_now = with_tls && (!empty(tls.version) || !empty(tls.cipher));
+	tls_now = tls_macros(ev, &tls);
+	memset(&says, 0, sizeof(says));
+	says.tls = tls;
+	says.login = macro(ev, "{auth_authen}");
+	says.mech = macro(ev, "{auth_type}");
+	given = tls.version || tls.cipher || tls.bits || says.login
+	    || says.mech;
 	if (helo && is_macro(helo))
 		helo = NULL;
 	model_txn_clear(m);
 	m->abort_last = 0;
-	if (tls_now && !m->tls_active) {
-		m->tls_active = 1;
-		add(w, &nw, "tls", NULL);
-		if (m->plaintext_seen) {
-			m->boundary_seq = m->seq + 1;
-			if (m->auth) {
-				m->discarded_seq = m->seq + 1;
-				model_forget_auth(m);
-			}
-		}
-	} else if (!tls_now) {
-		m->plaintext_seen = 1;
-	}
-	m->helo_ever = 1;
+	model_tls(m, tls_now, w, &nw);
+	m->helo_seen = 1;
+	m->seq++;
 	add(w, &nw, "helo", NULL);
-	m->seq += (unsigned)nw;
+	/* a login at HELO counts only where it shows one kept across TLS */
+	if (m->no_auth_since_tls && !empty(says.login))
+		a = model_auth(m, &says, 0, m->seq);
+	m->no_auth_since_tls = 0;
+	{
+		size_t	before = nw;
 
-	session_on_helo(s, helo, with_tls ? &tls : NULL);
+		anomaly_of(m, w, &nw, a);
+		m->seq += (unsigned)(nw - before);
+	}
+
+	session_on_helo(s, helo, given ? &says : NULL);
 	line = check_lines(ck, s, m, w, nw, first, "helo");
 	if (line == NULL)
 		return;
@@ -922,8 +1001,8 @@ do_connect(struct check *ck, struct sg_session *s, struct model *m,
 	struct sockaddr_storage ss;
 	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-	struct sockaddr_un *sun = (struct sockaddr_un *)&ss;
-	const struct sockaddr *sa = NULL;
+	const char *text = NULL;	/* what a front end passes */
+	unsigned port = 0;
 	static const uint8_t mapped[12] = { 0,0,0,0,0,0,0,0,0,0,0xff,0xff };
 	struct want w[1];
 	size_t	nw = 0;
@@ -932,15 +1011,13 @@ do_connect(struct check *ck, struct sg_session *s, struct model *m,
 	memset(&ss, 0, sizeof(ss));
 	memset(&m->client, 0, sizeof(m->client));
 	if (addr && inet_pton(AF_INET, addr, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(40025);
-		sa = (struct sockaddr *)sin;
+		text = addr;
+		port = 40025;
 		m->client.family = AF_INET;
 		memcpy(m->client.bytes, &sin->sin_addr, 4);
 	} else if (addr && inet_pton(AF_INET6, addr, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(40026);
-		sa = (struct sockaddr *)sin6;
+		text = addr;
+		port = 40026;
 		if (memcmp(&sin6->sin6_addr, mapped, 12) == 0) {
 			m->client.family = AF_INET;
 			memcpy(m->client.bytes, (uint8_t *)&sin6->sin6_addr + 12, 4);
@@ -948,10 +1025,6 @@ do_connect(struct check *ck, struct sg_session *s, struct model *m,
 			m->client.family = AF_INET6;
 			memcpy(m->client.bytes, &sin6->sin6_addr, 16);
 		}
-	} else if (addr && strcmp(addr, "unix") == 0) {
-		sun->sun_family = AF_UNIX;
-		strcpy(sun->sun_path, "/run/postfix/smtpd");
-		sa = (struct sockaddr *)sun;
 	}
 	if (m->client.family)
 		inet_ntop(m->client.family, m->client.bytes, m->client_addr,
@@ -960,7 +1033,7 @@ do_connect(struct check *ck, struct sg_session *s, struct model *m,
 	m->abort_last = 0;
 	add(w, &nw, "connect", NULL);
 
-	session_on_connect(s, field(ev, 2), sa, field(ev, 3));
+	session_on_connect(s, field(ev, 2), text, port, field(ev, 3));
 	line = check_lines(ck, s, m, w, nw, first, "connect");
 	if (line == NULL)
 		return;
@@ -997,11 +1070,15 @@ do_close(struct check *ck, struct sg_session *s, struct model *m)
 	unsigned first = m->seq + 1, resets = m->resets;
 	const char *line;
 
+	struct sg_close how = { 0, NULL };
+
+	/* as the milter does: an abort right before close ended it */
+	how.abort_was_end = m->abort_last;
 	if (m->abort_last && resets)
 		resets--;
 	m->seq++;
 	add(w, &nw, "close", NULL);
-	session_on_close(s);
+	session_on_close(s, &how);
 	line = check_lines(ck, s, m, w, nw, first, "close");
 	if (ck->verbose)
 		fputs(evlog_memory_text(ck->log), stderr);
@@ -1300,7 +1377,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	m.decisions = m.cfg->log_level == LOG_LEVEL_DECISIONS;
 	strcpy(m.client_addr, "unknown");
 	if ((log = evlog_memory(m.cfg->log_level, m.cfg->log_max_value)) == NULL
-	    || (s = session_new(m.cfg, log)) == NULL)
+	    || (s = session_new(m.cfg, log, &sg_front_milter)) == NULL)
 		abort();
 	ck.log = log;
 	ck.verbose = getenv("SG_FUZZ_VERBOSE") != NULL;

@@ -1,16 +1,18 @@
 #!/bin/sh
 # Builds the libFuzzer targets and runs each for a while:
 #   sh tests/fuzz/run.sh [SECONDS] [TARGET...]
-# SECONDS defaults to 60 a target; TARGET is config, evlog, addr, cidr or
-# session (all by default). Each target is compiled with clang straight from
-# the sources (-fsanitize=fuzzer,address,undefined) into tests/fuzz/build/,
-# and runs on a copy of its seed corpus (tests/fuzz/corpus/TARGET), which
+# SECONDS defaults to 60 a target; TARGET is config, evlog, addr, cidr,
+# session or policyreq (all by default). Each target is compiled with clang
+# straight from the sources (-fsanitize=fuzzer,address,undefined) into
+# tests/fuzz/build/, and runs on a copy of its seed corpus
+# (tests/fuzz/corpus/TARGET), which
 # therefore never grows. A target passes when it ran its time without a
 # crash, a broken invariant, a leak, a timeout or running out of memory, and
 # every known reproducer in tests/fuzz/crashes/TARGET/ now runs clean.
 # Ends with one line "N passed, N failed"; exit status 0 only if none failed.
 # Findings are kept in tests/fuzz/build/artifacts/TARGET/ (see README).
 # The sources are those of libsgcore.a in Makefile.am, linked with libcrypto
+# and libcdb
 # (SG_FUZZ_LIBS overrides); SG_FUZZ_RSS_MB the memory limit (2048), CC the
 # compiler (clang).
 set -u
@@ -21,7 +23,7 @@ case ${1:-} in
 [0-9]*) secs=$1; shift ;;
 -*) echo "usage: sh tests/fuzz/run.sh [SECONDS] [TARGET...]" >&2; exit 2 ;;
 esac
-targets=${*:-config evlog addr cidr session}
+targets=${*:-config evlog addr cidr session policyreq}
 build=tests/fuzz/build
 rss_mb=${SG_FUZZ_RSS_MB:-2048}
 
@@ -36,7 +38,7 @@ src/session.c"
 maxlen() {
 	case $1 in
 	config) echo 8192 ;; evlog) echo 8192 ;; addr) echo 1024 ;;
-	cidr) echo 256 ;; session) echo 8192 ;;
+	cidr) echo 256 ;; session) echo 8192 ;; policyreq) echo 4096 ;;
 	esac
 }
 
@@ -73,8 +75,11 @@ echo "compiler: $($cc --version | head -1)"
 CFLAGS="-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
 -fno-sanitize-recover=undefined -Wall -Wextra -D_GNU_SOURCE -pthread
 -I src -I tests/unit -I tests/fuzz"
-# what the core links with (Makefile.am: $(CRYPTO_LIBS), OpenSSL libcrypto)
-LIBS=${SG_FUZZ_LIBS:-$(pkg-config --libs libcrypto 2>/dev/null || echo -lcrypto)}
+# what the core links with (Makefile.am: $(CRYPTO_LIBS), OpenSSL libcrypto;
+# configure's LIBS: -lcdb, tinycdb, for sender_login_maps = cdb:/path;
+# $(HIREDIS_LIBS) and -lm for the rate limits' Redis store)
+LIBS=${SG_FUZZ_LIBS:-"$(pkg-config --libs libcrypto 2>/dev/null ||
+    echo -lcrypto) -lcdb -lhiredis -lm"}
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 

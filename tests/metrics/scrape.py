@@ -73,8 +73,8 @@ def listening(port):
 def whole(text):
     lines = text.split("\n")
     samples = [l for l in lines if l and not l.startswith("#")]
-    return (text.endswith("\n") and len(samples) == 16
-            and sum(l.startswith("# TYPE ") for l in lines) == 7
+    return (text.endswith("\n") and len(samples) == 44
+            and sum(l.startswith("# TYPE ") for l in lines) == 10
             and samples[-1].startswith("sessguard_config_generation ")
             and lines[0].startswith("# HELP sessguard_sessions_total"))
 

@@ -97,3 +97,82 @@ function rcpt(conn, addr, want, mailer)
 	ok(mt.rcptto(conn, addr), "rcptto")
 	expect(conn, want, "rcpt " .. addr)
 end
+
+-- Waits until the log holds a line containing text (plain): a stage whose
+-- reply the filter waived (SMFIP_NR_*) gives the script nothing to wait on.
+function wait_log(text)
+	for _ = 1, 400 do
+		local f = io.open(DIR .. "/log.jsonl", "r")
+		if f ~= nil then
+			local all = f:read("a")
+			f:close()
+			if all ~= nil and string.find(all, text, 1, true) then
+				return
+			end
+		end
+		mt.sleep(0.025)
+	end
+	fail("the log never showed " .. text)
+end
+
+-- MAIL answered with want (SMFIR_CONTINUE, SMFIR_REPLYCODE, ...): the
+-- sender/login check (SPEC section 8). user nil: not authenticated.
+function mail_want(conn, want, sender, user, mech)
+	if user ~= nil then
+		ok(mt.macro(conn, SMFIC_MAIL, "{auth_authen}", user,
+		    "{auth_type}", mech or "PLAIN"), "macro")
+	else
+		ok(mt.macro(conn, SMFIC_MAIL, "i", "NOAUTH"), "macro")
+	end
+	ok(mt.mailfrom(conn, sender), "mailfrom")
+	expect(conn, want, "mail " .. sender .. " as " .. tostring(user))
+end
+
+-- A new connection from client that sends MAIL as user and expects want.
+function try_sender(client, user, sender, want)
+	local conn = reconnect()
+	session(conn, client, "client.example.net")
+	mail_want(conn, want, sender, user)
+	mt.disconnect(conn)
+end
+
+-- How many times text (plain) occurs in the log now.
+function count_log(text)
+	local f = io.open(DIR .. "/log.jsonl", "r")
+	if f == nil then
+		return 0
+	end
+	local all = f:read("a")
+	f:close()
+	local n, pos = 0, 1
+	while true do
+		local s, e = string.find(all, text, pos, true)
+		if s == nil then
+			return n
+		end
+		n, pos = n + 1, e + 1
+	end
+end
+
+-- Runs one of run-one.sh's redis scripts (t-NAME.redis): "start", "stop".
+function redis(what)
+	local r = os.execute(DIR .. "/redis-" .. what .. ".sh")
+	if r ~= true and r ~= 0 then
+		fail("redis-" .. what .. ".sh failed")
+	end
+end
+
+-- RCPT TO addr, sent again while the answer is want_while (the store is
+-- retried once a second): up to 10 s; returns the final answer.
+function rcpt_until(conn, addr, want_while)
+	local got
+	for _ = 1, 100 do
+		ok(mt.rcptto(conn, addr), "rcptto")
+		got = mt.getreply(conn)
+		if got ~= want_while then
+			return got
+		end
+		mt.sleep(0.1)
+	end
+	return got
+end

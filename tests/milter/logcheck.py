@@ -23,14 +23,15 @@ import sys
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 AUTH_KEYS = {"user", "mech", "since_seq", "source"}
 FIELDS = {
-    "connect": ["client_addr", "client_port", "client_name", "daemon"],
+    "connect": ["client_addr", "client_port", "client_name", "daemon", "via"],
     "helo": ["helo", "tls"],
     "tls": ["version", "cipher", "bits"],
     "mail": ["txn", "sender", "args", "auth"],
     "rcpt": ["txn", "rcpt", "relay", "verdict", "reason", "auth"],
     "data": ["txn"],
     "eoh": ["txn"],
-    "eom": ["txn", "queue_id", "size", "headers", "verdict"],
+    # "headers" only when the filter asked for headers (auth_results)
+    "eom": ["txn", "queue_id", "size", "verdict"],
     "abort": ["txn"],
     "unknown": ["command"],
     "anomaly": ["kind", "detail"],
@@ -40,7 +41,12 @@ FIELDS = {
 }
 VERDICTS = {"accept", "reject", "would_reject", "tempfail", "mta_rejected"}
 KINDS = {"auth_changed", "auth_carried", "unknown_command",
-         "mail_without_helo", "client_auth_param", "auth_results_skipped"}
+         "mail_without_helo", "client_auth_param", "auth_results_skipped",
+         "auth_kept_across_tls", "limit_exceeded", "limit_store_down",
+         "limit_store_up"}
+LIMIT_KEYS = {"name", "key", "count", "max", "period_s"}
+LIMIT_NAMES = {"limit_login_recipients", "limit_login_messages",
+               "limit_client_recipients", "limit_login_clients"}
 
 
 def fail(msg):
@@ -93,6 +99,26 @@ def check_schema(lines):
                 fail("line %d: a refusal without reply" % n)
             if not isinstance(ev["relay"], bool):
                 fail("line %d: relay is not a bool" % n)
+        if name == "rcpt" and "limit" in ev:
+            lim = ev["limit"]
+            if not isinstance(lim, dict) or set(lim) != LIMIT_KEYS:
+                fail("line %d: bad limit object %r" % (n, lim))
+            if lim["name"] not in LIMIT_NAMES:
+                fail("line %d: bad limit name %r" % (n, lim["name"]))
+            for k in ("count", "max", "period_s"):
+                if not isinstance(lim[k], int) or lim[k] < 0:
+                    fail("line %d: bad limit.%s" % (n, k))
+        if name == "mail" and "verdict" in ev:
+            # SPEC section 8: the sender/login check adds verdict, reason
+            if ev["verdict"] not in VERDICTS - {"mta_rejected"}:
+                fail("line %d: bad mail verdict %r" % (n, ev["verdict"]))
+            if "reason" not in ev:
+                fail("line %d: mail verdict without reason" % n)
+            if ev["verdict"] in ("reject", "tempfail") and "reply" not in ev:
+                fail("line %d: a refusal without reply" % n)
+        if name == "eom" and ev["verdict"] not in ("accept", "tempfail",
+                                                   "hold"):
+            fail("line %d: bad eom verdict %r" % (n, ev["verdict"]))
         if name == "anomaly" and ev["kind"] not in KINDS:
             fail("line %d: unknown anomaly kind %r" % (n, ev["kind"]))
         if name in ("mail", "rcpt", "close"):

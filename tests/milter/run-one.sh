@@ -1,8 +1,13 @@
 #!/bin/sh
 # Runs one protocol test: tests/milter/t-NAME.lua through miltertest against
 # the built daemon, with t-NAME.conf (@DIR@ replaced by a private temporary
-# directory), then checks the JSON log: every line against SPEC section 5,
-# and the lines listed in t-NAME.expect, in order.
+# directory, @HERE@ by this directory), then checks the JSON log: every line
+# against SPEC section 5, and the lines listed in t-NAME.expect, in order.
+# When t-NAME.redis exists, a redis-server of its own (port 0, a unix socket
+# in the temporary directory, the lines of t-NAME.redis appended to its
+# configuration) runs for the test: @REDIS@ in the .conf is its socket, and
+# the script stops and starts it again with DIR/redis-stop.sh and
+# DIR/redis-start.sh (each returns once the server is gone or listens).
 # Exit status as automake wants: 0 pass, 1 fail, 77 skip.
 set -u
 lua=$1
@@ -23,12 +28,59 @@ if [ -n "${SG_SANITIZE:-}" ] && [ -f "$here/$name.conf" ] &&
 	exit 77
 fi
 
+redis=
+if [ -f "$here/$name.redis" ]; then
+	redis=$(command -v redis-server) || {
+		echo "SKIP: $name needs redis-server (Debian package redis-server)"
+		exit 77
+	}
+fi
+
 dir=$(mktemp -d "${TMPDIR:-/tmp}/sg-$name.XXXXXX") || exit 1
 # a script that fails half way leaves its filter running: stop it
-trap 'pkill -f -- "-c $dir/sessguard.conf" 2>/dev/null; rm -rf "$dir"' EXIT
+trap 'pkill -f -- "-c $dir/sessguard.conf" 2>/dev/null
+	[ -f "$dir/redis.pid" ] && kill "$(cat "$dir/redis.pid")" 2>/dev/null
+	rm -rf "$dir"' EXIT
 conf="$dir/sessguard.conf"
+
+if [ -n "$redis" ]; then
+	{
+		printf 'port 0\nunixsocket %s/redis.sock\nunixsocketperm 700\n' "$dir"
+		printf 'dir %s\nsave ""\nappendonly no\ndaemonize no\n' "$dir"
+		printf 'logfile %s/redis.log\n' "$dir"
+		cat "$here/$name.redis"
+	} > "$dir/redis.conf"
+	{
+		echo '#!/bin/sh'
+		echo "rm -f '$dir/redis.sock'"
+		echo "'$redis' '$dir/redis.conf' &"
+		echo "echo \$! > '$dir/redis.pid'"
+		echo 'i=0'
+		echo "while [ ! -S '$dir/redis.sock' ]; do"
+		echo "	kill -0 \$(cat '$dir/redis.pid') 2>/dev/null || { echo 'redis-server exited'; exit 1; }"
+		echo '	i=$((i + 1)); [ $i -gt 1000 ] && { echo "redis-server never listened"; exit 1; }'
+		echo '	sleep 0.01'
+		echo 'done'
+	} > "$dir/redis-start.sh"
+	{
+		echo '#!/bin/sh'
+		echo "pid=\$(cat '$dir/redis.pid') || exit 1"
+		echo 'kill -KILL "$pid"'
+		echo '# gone, or a zombie nobody reaps yet: either way it answers no more'
+		echo 'i=0'
+		echo 'while [ -e /proc/$pid ] && ! grep -q "^State:.*Z" /proc/$pid/status 2>/dev/null; do'
+		echo '	i=$((i + 1)); [ $i -gt 1000 ] && { echo "redis-server did not die"; exit 1; }'
+		echo '	sleep 0.01'
+		echo 'done'
+		echo "rm -f '$dir/redis.pid'"
+	} > "$dir/redis-stop.sh"
+	chmod +x "$dir/redis-start.sh" "$dir/redis-stop.sh"
+	"$dir/redis-start.sh" || exit 1
+fi
+
 if [ -f "$here/$name.conf" ]; then
-	sed "s#@DIR@#$dir#g" "$here/$name.conf" > "$conf"
+	sed -e "s#@DIR@#$dir#g" -e "s#@HERE@#$here#g" \
+	    -e "s#@REDIS@#$dir/redis.sock#g" "$here/$name.conf" > "$conf"
 else
 	printf 'socket = unix:%s/sessguard.sock\nlog = file:%s/log.jsonl\n' \
 	    "$dir" "$dir" > "$conf"

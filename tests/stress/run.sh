@@ -6,7 +6,8 @@
 #   reload   SIGUSR1 with a broken, then a good configuration, again and
 #            again, under load: no session dropped or answered wrongly;
 #   tsan     the daemon built with ThreadSanitizer under 200 concurrent
-#            sessions: zero reports.
+#            sessions, and the policy front end's protocol tests (1,000
+#            connections, a session shared by two): zero reports.
 # The long soak: SOAK_SESSIONS=1000000 sh tests/stress/run.sh soak
 # Ends with "N passed, N failed".
 set -u
@@ -54,6 +55,17 @@ stop() {
 	kill -TERM "$pid" 2>/dev/null
 	wait "$pid"
 }
+# wait_err PATTERN N: until N lines of the daemon's stderr match PATTERN
+# (10 s at most, and not past the daemon's end)
+wait_err() {
+	i=0
+	while [ "$(grep -c -- "$1" "$dir/err")" -lt "$2" ]; do
+		[ $i -ge 200 ] && return 1
+		kill -0 "$pid" 2>/dev/null || return 1
+		sleep 0.05
+		i=$((i + 1))
+	done
+}
 rss() { awk '/^VmRSS:/ {print $2}' /proc/"$pid"/status; }
 errors_of() { sed -n 's/.*errors[= ]\([0-9][0-9]*\).*/\1/p' "$1" | tail -1; }
 
@@ -95,13 +107,17 @@ reload() {
 	    > "$dir/load.out" 2>&1 &
 	lp=$!
 	n=0
+	# each reload once the previous one took effect: refused (the broken
+	# file), or the next generation (the good one; generation 1 at start)
 	while kill -0 $lp 2>/dev/null && [ $n -lt 40 ]; do
 		conf "$dir/c.conf" "mode = sometimes"
 		kill -USR1 "$pid"
-		sleep 0.1
+		wait_err "keeping the old configuration" $((n + 1)) ||
+		    { bad "reload: broken file $((n + 1)) not refused"; break; }
 		conf "$dir/c.conf" "log_level = commands"
 		kill -USR1 "$pid"
-		sleep 0.1
+		wait_err "configuration reloaded (generation $((n + 2)))" 1 ||
+		    { bad "reload: good file $((n + 1)) not loaded"; break; }
 		n=$((n + 1))
 	done
 	wait $lp
@@ -120,7 +136,7 @@ tsan() {
 	# ThreadSanitizer build of the daemon, straight from the sources
 	if ! gcc -fsanitize=thread -O1 -g -D_GNU_SOURCE -DPACKAGE_VERSION='"tsan"' \
 	    -I src $(pkg-config --cflags libmicrohttpd) src/*.c src/util/*.c \
-	    -o "$bin" -lmilter $(pkg-config --libs libmicrohttpd libcrypto) -lpthread \
+	    -o "$bin" -lmilter $(pkg-config --libs libmicrohttpd libcrypto) -lcdb -lhiredis -lm -lpthread \
 	    2>"$dir/tsan-build.err"; then
 		bad "tsan: build failed: $(head -5 "$dir/tsan-build.err")"
 		return
@@ -137,6 +153,14 @@ tsan() {
 	stop
 	[ $st -eq 0 ] && ok "tsan: 200 concurrent sessions, every reply right" ||
 	    bad "tsan: load: $(tail -3 "$dir/tload.out")"
+	# the policy front end's threads: its protocol tests on the same build
+	if TSAN_OPTIONS="log_path=$dir/tsan halt_on_error=0" SESSGUARD=$bin \
+	    python3 tests/policy/t-policy.py concurrent shared sessions \
+	    reconnect slow quitter idle > "$dir/tpolicy.out" 2>&1; then
+		ok "tsan: policy front end, $(tail -1 "$dir/tpolicy.out")"
+	else
+		bad "tsan: policy: $(grep -m3 'not ok' "$dir/tpolicy.out")"
+	fi
 	# Reports with a frame in our sources count. Debian's libmilter (not
 	# instrumented) races with itself while it shuts down (mi_listener,
 	# mi_stop_milters, its control thread at exit): those are listed, not

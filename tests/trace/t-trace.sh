@@ -1,6 +1,7 @@
 #!/bin/sh
 # sessguard-trace(1) on hand-written logs shaped like the daemon's: the
-# transcript of the carried-login (RSET), STARTTLS and AUTH= cases, parallel
+# transcript of the carried-login (RSET), STARTTLS and AUTH= cases, the
+# sender/login and rate-limit lines of issue 13, parallel
 # sessions, every filter, --json byte for byte, garbled and cut-short lines,
 # rotated and gzip-compressed files, unreadable files, usage errors.
 set -u
@@ -113,6 +114,18 @@ has "authparam: the AUTH= claim is untrusted and refused" \
     "    4  !! anomaly client_auth_param: client sent AUTH=<victim@example.org>" \
     "       S: 554 5.7.1 Relay access denied — not authenticated" \
     "       S: (rejected by the MTA itself) — not authenticated; already rejected by the MTA"
+
+trace "$data/limits.ndjson"
+status "limits" 0
+has "limits: sender verdicts at MAIL, the limit object, the hold (issue 13)" \
+    "    3  C: MAIL FROM:<ceo@example.org>" \
+    "       S: 553 5.7.1 Sender address rejected: not owned by user bob — sender <ceo@example.org> not owned by login bob" \
+    "       S: accepted — sender <bob@example.org> owned by login bob" \
+    "    5  C: RCPT TO:<x@remote.test>" \
+    "          limit: login:bob 2 of 2 per 3600 s (limit_login_recipients)" \
+    "       S: accepted — authenticated as bob (PLAIN) at seq 3; login:bob over limit_login_recipients (2 of 2 per 3600 s): limit_action hold" \
+    "    7  !! anomaly limit_exceeded: login:bob over limit_login_recipients" \
+    "       S: accepted and held (limit_action hold) — login:bob over limit_login_recipients (2 of 2 per 3600 s)"
 
 trace "$data/parallel.ndjson"
 status "parallel" 0

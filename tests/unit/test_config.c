@@ -24,6 +24,11 @@ static const char *const all_keys[] = {
 	"auth_results", "authserv_id",
 	"metrics_listen", "metrics_textfile", "metrics_interval",
 	"log_pseudonymize", "log_key_file", "log_chain",
+	"sender_login_maps", "sender_login_check", "sender_reply",
+	"limit_login_recipients", "limit_login_messages",
+	"limit_client_recipients", "limit_login_clients", "limit_exempt",
+	"limit_store", "limit_store_password_file", "limit_store_timeout",
+	"limit_store_down", "limit_action", "limit_reply",
 };
 #define NALL	(sizeof(all_keys) / sizeof(all_keys[0]))
 
@@ -1060,7 +1065,8 @@ START_TEST(t_restart_keys)
 		"socket", "policy_listen", "log", "log_flush", "syslog_facility", "user",
 		"group", "pidfile", "socket_mode", "milter_timeout",
 		"metrics_listen", "metrics_textfile", "metrics_interval",
-		"log_chain",
+		"log_chain", "limit_store", "limit_store_password_file",
+		"limit_store_timeout",
 	};
 	size_t	i;
 
