@@ -60,6 +60,7 @@ struct sg_config {
 	int		 log_explicit;	/* "log" was set in the file */
 	enum sg_log_level log_level;
 	size_t		 log_max_value;
+	unsigned	 log_flush;	/* ms; 0: every line before the reply */
 	int		 syslog_facility;
 	char		*user;
 	char		*group;

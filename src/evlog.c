@@ -14,6 +14,13 @@
  *	void evlog_begin(line, log, buf, session, seq, event)
  *	void evlog_str(line, key, value), evlog_int(...), evlog_bool(...), ...
  *	int evlog_end(line)
+ *
+ *	int evlog_start(log, err, errlen)
+ *	void evlog_flush(log)
+ *
+ *	void evlog_write_counts(log, lines, writes)
+ *	size_t evlog_queued(log)
+ *	void evlog_set_write_hook(hook, arg)
  * DESCRIPTION
  *	An evlog is a set of sinks (files, stderr, syslog, or a memory buffer
  *	for tests) plus the level filter and the value bound. It is shared by
@@ -28,10 +35,34 @@
  *	A line is built in a caller-owned buffer (one per session, reused, so
  *	the hot path does not allocate once warm) with evlog_begin(), which
  *	writes ts, session, seq and event, then one call a field, then
- *	evlog_end(), which hands the line to every sink: one write(2) a sink
- *	as a rule, under a lock of that sink held for the whole line, so that
- *	lines longer than PIPE_BUF on a pipe (stderr, a FIFO) do not
+ *	evlog_end(), which hands the line to every sink and returns once
+ *	each has written it (or lost it): the caller's verdict never reaches
+ *	the MTA before the lines that explain it reach the kernel. A file or
+ *	stderr sink commits in groups: a thread that finds a write in
+ *	progress queues its line in the sink's buffer and waits for the
+ *	writer's lock, as it would for a plain lock; whoever gets the lock
+ *	next writes every line queued by then in one write(2), and the
+ *	threads whose lines that write carried return without writing.
+ *	Alone, a line costs one write(2); lines that meet a write in
+ *	progress share one. Lines are whole in the buffer and one writer writes at a
+ *	time, so lines longer than PIPE_BUF on a pipe (stderr, a FIFO) do not
  *	interleave either. Files are opened O_APPEND.
+ *
+ *	log_flush = N (opt-in) buffers lines instead, once evlog_start() has
+ *	started the flusher thread (after the daemon forks; before, lines are
+ *	written as above): evlog_end() queues the line and returns, and the
+ *	flusher writes the queue every N ms; the line that takes a sink's
+ *	queue past 64 KiB writes it at once, and a line that finds 64 KiB
+ *	queued waits for its write, so the queue stays bounded when the sink
+ *	is slow. evlog_flush() writes what is queued now; evlog_close()
+ *	stops the flusher and writes the rest. A crash loses at most the
+ *	lines of the last N ms.
+ *
+ *	evlog_write_counts() adds up, over the descriptor sinks, the lines
+ *	handed to them and the write batches they took (benchmarks, tests);
+ *	evlog_queued() counts the lines waiting for a writer, and
+ *	evlog_set_write_hook() names a function that each writer calls with
+ *	its batch taken, before it writes (tests only).
  *
  *	evlog_set_levels() changes log_level and log_max_value in place (a
  *	reload); lines under construction may see either setting.
@@ -56,13 +87,16 @@
  *	first line that gets through afterwards reports the loss as a
  *	warning. A line that a sink took only in part is ended with a
  *	newline (at once, or before the next line), so that it stays one
- *	broken line and the next line starts clean. Sinks are non-blocking:
+ *	broken line and the next line starts clean; the lines queued after
+ *	it in the same batch are lost, each counted. Sinks are non-blocking:
  *	a full one (a pipe nobody reads, a syslogd that does not read) delays
- *	a line by at most 100 ms, so the log never stalls mail for longer.
+ *	a line by at most 100 ms from its arrival (a batch is bounded by the
+ *	time left to its oldest line), so the log never stalls mail longer.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,14 +116,45 @@
 #define EVLOG_WAIT_MS	100	/* the longest a full sink may delay mail */
 
 /*
- * A descriptor sink's own state, under its lock: a line is written whole
- * under it, so lines of other threads never come between its pieces, and
- * torn says that the last line stopped part-way and still lacks its
- * newline, which is written before anything else.
+ * A descriptor sink's own state (group commit). Two locks: the writer's,
+ * held across a write(2) as a rule is, and the queue's, held for a few
+ * instructions at a time. A thread with a line takes the writer's lock
+ * at once if the sink is idle and writes the line itself. If a write is
+ * in progress it queues the line, notes itself as a waiter, and sleeps
+ * on the writer's lock (the wait a plain lock costs anyway); once it has
+ * the lock, its line has either been written by the writer before it,
+ * together with every line queued then, or it is still queued and this
+ * thread writes it, together with every line queued now, in one write.
+ * Either way the line is out before the thread returns, so a line has
+ * reached the kernel before the callback that produced it answers the
+ * MTA. torn (under the writer's lock) says that the last write stopped
+ * part-way through a line which still lacks its newline; that newline
+ * is written before anything else.
  */
+struct waiter {
+	struct waiter	*next;
+	size_t		 end;		/* where the line ends in its batch */
+	size_t		 len;
+	long long	 deadline;	/* arrival + EVLOG_WAIT_MS */
+	int		 taken;		/* a writer has the line in hand */
+	int		 state;		/* WAIT_QUEUED, WAIT_OK, WAIT_LOST */
+};
+
+#define WAIT_QUEUED	0
+#define WAIT_OK		1
+#define WAIT_LOST	2
+
+#define EVLOG_KEEP_BUF	(256 * 1024)	/* batch buffers above this are freed */
+#define EVLOG_BUFFER	(64 * 1024)	/* log_flush: written at once past this */
+
 struct sink {
-	pthread_mutex_t	 lock;
-	int		 torn;
+	pthread_mutex_t	 wlock;		/* the writer's, across a write */
+	int		 torn;		/* under wlock */
+	pthread_mutex_t	 qlock;		/* the queue's; the rest is under it */
+	struct strbuf	 pending;	/* queued lines, whole, in order */
+	struct strbuf	 spare;		/* the other buffer, while not in use */
+	struct waiter	*head, *tail;	/* the waiters of pending, in order */
+	unsigned long long lines, writes;
 };
 
 struct evlog {
@@ -107,6 +172,13 @@ struct evlog {
 	atomic_ullong	 pending;	/* lost since the last report */
 	int		 memory;
 	int		 has_sink;	/* any sink at all (log = none: no) */
+	unsigned	 flush_ms;	/* log_flush: 0 lossless, else buffered */
+	_Atomic int	 buffered;	/* log_flush > 0 and evlog_start() done */
+	int		 flusher_on;
+	int		 stopping;	/* under flushlock */
+	pthread_t	 flusher;
+	pthread_mutex_t	 flushlock;
+	pthread_cond_t	 flushcond;
 	pthread_mutex_t	 memlock;
 	struct strbuf	 membuf;
 	int		 chain;		/* log_chain: lines carry a chained mac */
@@ -119,6 +191,7 @@ struct evlog {
 };
 
 static void evlog_chain_link(struct evlog *);
+static void evlog_stop(struct evlog *);
 
 /* Where syslogd listens; tests point it elsewhere. */
 static const char *evlog_syslog_path = SYSLOGC_PATH;
@@ -130,13 +203,32 @@ evlog_set_syslog_socket(const char *path)
 }
 
 static void
+sink_init(struct sink *sk)
+{
+	memset(sk, 0, sizeof(*sk));
+	pthread_mutex_init(&sk->wlock, NULL);
+	pthread_mutex_init(&sk->qlock, NULL);
+	strbuf_init(&sk->pending);
+	strbuf_init(&sk->spare);
+}
+
+static void
+sink_free(struct sink *sk)
+{
+	pthread_mutex_destroy(&sk->wlock);
+	pthread_mutex_destroy(&sk->qlock);
+	strbuf_free(&sk->pending);
+	strbuf_free(&sk->spare);
+}
+
+static void
 evlog_sinks_init(struct evlog *log)
 {
 	size_t	i;
 
 	for (i = 0; i < EVLOG_MAX_FILES; i++)
-		pthread_mutex_init(&log->files[i].lock, NULL);
-	pthread_mutex_init(&log->err.lock, NULL);
+		sink_init(&log->files[i]);
+	sink_init(&log->err);
 }
 
 /*
@@ -228,6 +320,7 @@ evlog_open(const struct sg_config *cfg, int foreground, char *err,
 	}
 	atomic_init(&log->level, (int)cfg->log_level);
 	atomic_init(&log->max_value, cfg->log_max_value);
+	log->flush_ms = cfg->log_flush;
 	evlog_sinks_init(log);
 	if (foreground && !cfg->log_explicit) {
 		log->use_stderr = 1;
@@ -308,6 +401,7 @@ evlog_close(struct evlog *log)
 
 	if (log == NULL)
 		return;
+	evlog_stop(log);
 	if (log->use_syslog)
 		syslogc_close(&log->sys);
 	for (i = 0; i < log->nfiles; i++) {
@@ -319,8 +413,8 @@ evlog_close(struct evlog *log)
 		pthread_mutex_destroy(&log->memlock);
 	}
 	for (i = 0; i < EVLOG_MAX_FILES; i++)
-		pthread_mutex_destroy(&log->files[i].lock);
-	pthread_mutex_destroy(&log->err.lock);
+		sink_free(&log->files[i]);
+	sink_free(&log->err);
 	if (log->chain) {
 		chain_free(&log->mac);
 		pseudo_key_free(&log->key);
@@ -347,7 +441,8 @@ evlog_reopen(struct evlog *log, char *err, size_t errlen)
 			continue;
 		}
 		old = atomic_load(&log->fds[i]);
-		pthread_mutex_lock(&log->files[i].lock);
+		/* a batch in flight goes to the old file whole */
+		pthread_mutex_lock(&log->files[i].wlock);
 		/* the old file's last line gets its newline if it can */
 		if (log->files[i].torn && write_buf(old, "\n", 1, 0, NULL) == 0)
 			log->files[i].torn = 0;
@@ -358,7 +453,7 @@ evlog_reopen(struct evlog *log, char *err, size_t errlen)
 		} else {
 			log->files[i].torn = 0;	/* a new file starts clean */
 		}
-		pthread_mutex_unlock(&log->files[i].lock);
+		pthread_mutex_unlock(&log->files[i].wlock);
 		close(fd);
 	}
 	if (log->chain)
@@ -630,57 +725,394 @@ evlog_now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static void count_lost(struct evlog *);
+static void report_recovery(struct evlog *);
+
+/* Milliseconds left until deadline, 0 when it has passed. */
+static long long
+evlog_ms_left(long long deadline)
+{
+	long long left = deadline - evlog_now_ms();
+
+	return left < 0 ? 0 : left;
+}
+
+/* Tests: called by a writer with its batch taken, before it writes. */
+static void (*evlog_write_hook)(void *);
+static void *evlog_write_hook_arg;
+
+void
+evlog_set_write_hook(void (*hook)(void *), void *arg)
+{
+	evlog_write_hook = hook;
+	evlog_write_hook_arg = arg;
+}
+
 /*
- * Writes one line to a descriptor sink, whole or not at all as far as the
- * reader can tell, within EVLOG_WAIT_MS in all (the wait for the sink's
- * lock included): the descriptors are non-blocking, so mail never waits
- * longer on one sink than that.
+ * Writes data (whole lines) to fd, first the newline that a line cut
+ * short before still lacks (*torn), within deadline. Returns 0, or -1
+ * with *done bytes of data written; *torn says whether the sink now
+ * lacks a newline.
  *
- * The sink's lock is held for the whole line: a line longer than PIPE_BUF
- * goes to a pipe in pieces, and another thread's line must not come
- * between them. A line that stops part-way (the time is up, the disk is
- * full) is ended at once with a newline if the sink takes one, or else
- * before the next line; so the next line always starts a line of its own,
- * and the broken line is one line, counted once as lost. A line that
- * cannot get its predecessor's newline out first is not written at all.
- * Returns 0, or -1 for a line lost.
+ * A write that stops part-way (the time is up, the disk is full) keeps
+ * the lines before the stop; the line it stopped in is ended at once
+ * with a newline if the sink takes one, or else before the next write,
+ * so the next line always starts a line of its own and the broken line
+ * is one line, lost; the lines after it are not written at all, lost.
+ * Data that cannot get its predecessor's newline out first is not
+ * written at all.
  */
 static int
-sink_write(struct sink *sk, int fd, const char *p, size_t len)
+sink_put(int fd, const char *data, size_t len, long long deadline,
+    int *torn, size_t *done)
+{
+	int	rc = -1;
+
+	*done = 0;
+	if (*torn && write_buf(fd, "\n", 1, (int)evlog_ms_left(deadline),
+	    NULL) < 0)
+		return -1;
+	*torn = 0;
+	rc = write_buf(fd, data, len, (int)evlog_ms_left(deadline), done);
+	if (rc < 0 && *done > 0 && data[*done - 1] != '\n'
+	    && write_buf(fd, "\n", 1, 0, NULL) < 0)
+		*torn = 1;
+	return rc;
+}
+
+/*
+ * The writer's part, called with both locks held; returns with the
+ * writer's lock held and the queue's released: takes every queued line
+ * and writes them in one go, the queue free meanwhile, within the time
+ * left to the oldest waiter's line (the descriptors are non-blocking),
+ * then notes for each waiter how its line fared.
+ *
+ * Buffered lines (log_flush) have no waiter: the writer counts those of
+ * them that it could not write, and a batch of them only gets a time
+ * bound of its own.
+ */
+static void
+sink_lead(struct evlog *log, struct sink *sk, int fd)
+{
+	struct strbuf batch = sk->pending;
+	struct waiter *w, *list = sk->head;
+	long long deadline = list ? list->deadline
+	    : evlog_now_ms() + EVLOG_WAIT_MS;
+	size_t	done = 0, off, nlost = 0;
+	const char *nl;
+	int	rc, torn = sk->torn;
+
+	for (w = list; w != NULL; w = w->next)
+		w->taken = 1;
+	sk->pending = sk->spare;
+	strbuf_init(&sk->spare);
+	sk->head = sk->tail = NULL;
+	sk->writes++;
+	pthread_mutex_unlock(&sk->qlock);
+
+	if (evlog_write_hook)
+		evlog_write_hook(evlog_write_hook_arg);
+	rc = sink_put(fd, batch.data, batch.len, deadline, &torn, &done);
+	sk->torn = torn;
+	/* the lines not written: those from the one cut short on */
+	for (off = done; rc < 0 && off < batch.len
+	    && (nl = memchr(batch.data + off, '\n', batch.len - off)) != NULL;
+	    off = (size_t)(nl - batch.data) + 1)
+		nlost++;
+
+	pthread_mutex_lock(&sk->qlock);
+	for (w = list; w != NULL; w = w->next) {
+		w->state = rc == 0 || w->end <= done ? WAIT_OK : WAIT_LOST;
+		if (w->state == WAIT_LOST)
+			nlost--;	/* a waiter counts its own */
+	}
+	while (nlost-- > 0)
+		count_lost(log);
+	if (rc == 0 && list == NULL)
+		report_recovery(log);
+	if (batch.cap > EVLOG_KEEP_BUF)
+		strbuf_free(&batch);
+	strbuf_reset(&batch);
+	sk->spare = batch;
+	pthread_mutex_unlock(&sk->qlock);
+}
+
+/*
+ * Takes the writer's lock for a queued line, waiting until the line's
+ * deadline at most (the old rule: a stuck write, such as one to a hung
+ * disk, holds up no other thread's mail for longer). When the time is
+ * up and no writer has the line in hand yet, the line leaves the queue
+ * and -1 says it is lost; a line a writer has in hand waits for that
+ * writer, whose write is bounded by the same deadline or an earlier
+ * one. Returns 0 with the writer's lock held.
+ */
+static int
+sink_wait(struct sink *sk, struct waiter *me)
 {
 	struct timespec until;
-	long long deadline = evlog_now_ms() + EVLOG_WAIT_MS, left;
-	size_t	done = 0;
-	int	rc = -1;
+	struct waiter **pp;
 
 	/*
 	 * pthread_mutex_timedlock, not _clocklock: GCC 12's ThreadSanitizer
 	 * does not intercept the latter and then reports every unlock. A
-	 * wall-clock step only lengthens or shortens this one wait; the
-	 * write itself is bounded on the monotonic deadline below.
+	 * wall-clock step only lengthens or shortens this one wait; writes
+	 * are bounded on the monotonic deadline.
 	 */
 	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_nsec += (long)EVLOG_WAIT_MS * 1000000L;
+	until.tv_nsec += (long)evlog_ms_left(me->deadline) * 1000000L;
 	until.tv_sec += until.tv_nsec / 1000000000L;
 	until.tv_nsec %= 1000000000L;
-	if (pthread_mutex_timedlock(&sk->lock, &until) != 0)
-		return -1;
-	if ((left = deadline - evlog_now_ms()) < 0)
-		left = 0;
-	if (sk->torn) {
-		if (write_buf(fd, "\n", 1, (int)left, NULL) < 0)
-			goto out;
-		sk->torn = 0;
-		if ((left = deadline - evlog_now_ms()) < 0)
-			left = 0;
+	if (pthread_mutex_timedlock(&sk->wlock, &until) == 0)
+		return 0;
+	pthread_mutex_lock(&sk->qlock);
+	if (me->taken || me->state != WAIT_QUEUED) {
+		pthread_mutex_unlock(&sk->qlock);
+		pthread_mutex_lock(&sk->wlock);
+		return 0;
 	}
-	if (write_buf(fd, p, len, (int)left, &done) == 0)
-		rc = 0;
-	else if (done > 0 && write_buf(fd, "\n", 1, 0, NULL) < 0)
-		sk->torn = 1;
-out:
-	pthread_mutex_unlock(&sk->lock);
-	return rc;
+	/* cut the line out of the queue; the lines after it move up */
+	for (pp = &sk->head; *pp != me; pp = &(*pp)->next)
+		;
+	*pp = me->next;
+	if (sk->tail == me) {
+		sk->tail = NULL;
+		for (pp = &sk->head; *pp != NULL; pp = &(*pp)->next)
+			sk->tail = *pp;
+	}
+	memmove(sk->pending.data + me->end - me->len,
+	    sk->pending.data + me->end, sk->pending.len - me->end + 1);
+	sk->pending.len -= me->len;
+	for (pp = &me->next; *pp != NULL; pp = &(*pp)->next)
+		(*pp)->end -= me->len;
+	pthread_mutex_unlock(&sk->qlock);
+	return -1;
+}
+
+/*
+ * Hands one line to a descriptor sink and returns once it is written
+ * (or lost). Every line is written whole or counted lost, within
+ * EVLOG_WAIT_MS of its arrival as a rule: a write is bounded by the time
+ * left to the oldest line it carries, and a line queued behind a write
+ * arrived after every line of that write.
+ * Returns 0, or -1 for a line lost.
+ *
+ * Buffered (log_flush, after evlog_start()): the line is queued and the
+ * call returns at once; the flusher writes the queue every log_flush ms,
+ * and the thread whose line takes it past EVLOG_BUFFER bytes writes it
+ * then, if no write is in progress. A line that finds EVLOG_BUFFER bytes
+ * queued already (the sink is slower than the lines come) waits for its
+ * write as above: the buffer stays bounded.
+ */
+static int
+sink_write(struct evlog *log, struct sink *sk, int fd, const char *p,
+    size_t len)
+{
+	struct waiter me;
+	long long deadline;
+	size_t	done;
+	int	rc, torn, buffered = atomic_load_explicit(&log->buffered,
+		    memory_order_relaxed);
+
+	pthread_mutex_lock(&sk->qlock);
+	/* a full buffer holds the threads that add to it: memory bounded */
+	if (buffered && sk->pending.len >= EVLOG_BUFFER)
+		buffered = 0;
+	/* an idle sink: the line goes out from the caller's buffer */
+	if (!buffered && sk->pending.len == 0
+	    && pthread_mutex_trylock(&sk->wlock) == 0) {
+		sk->writes++;
+		sk->lines++;
+		pthread_mutex_unlock(&sk->qlock);
+		deadline = evlog_now_ms() + EVLOG_WAIT_MS;
+		if (evlog_write_hook)
+			evlog_write_hook(evlog_write_hook_arg);
+		torn = sk->torn;
+		rc = sink_put(fd, p, len, deadline, &torn, &done);
+		sk->torn = torn;
+		pthread_mutex_unlock(&sk->wlock);
+		return rc;
+	}
+	strbuf_append(&sk->pending, p, len);
+	if (strbuf_failed(&sk->pending)) {	/* no memory: not queued */
+		sk->pending.failed = 0;
+		pthread_mutex_unlock(&sk->qlock);
+		return -1;
+	}
+	sk->lines++;
+	if (buffered) {
+		if (sk->pending.len >= EVLOG_BUFFER
+		    && pthread_mutex_trylock(&sk->wlock) == 0) {
+			sink_lead(log, sk, fd);
+			pthread_mutex_unlock(&sk->wlock);
+		} else {
+			pthread_mutex_unlock(&sk->qlock);
+		}
+		return 0;
+	}
+	me.next = NULL;
+	me.end = sk->pending.len;
+	me.len = len;
+	me.deadline = evlog_now_ms() + EVLOG_WAIT_MS;
+	me.taken = 0;
+	me.state = WAIT_QUEUED;
+	if (sk->tail)
+		sk->tail->next = &me;
+	else
+		sk->head = &me;
+	sk->tail = &me;
+	pthread_mutex_unlock(&sk->qlock);
+
+	/* no write is out once this is ours: the line is written, or queued */
+	if (sink_wait(sk, &me) < 0)
+		return -1;			/* not written: out of the queue */
+	pthread_mutex_lock(&sk->qlock);
+	if (me.state == WAIT_QUEUED)
+		sink_lead(log, sk, fd);		/* mine and all queued since */
+	else
+		pthread_mutex_unlock(&sk->qlock);
+	pthread_mutex_unlock(&sk->wlock);
+	return me.state == WAIT_OK ? 0 : -1;
+}
+
+/*
+ * Writes what a sink has queued (log_flush), after the write in progress
+ * if there is one.
+ */
+static void
+sink_flush(struct evlog *log, struct sink *sk, int fd)
+{
+	pthread_mutex_lock(&sk->wlock);
+	pthread_mutex_lock(&sk->qlock);
+	if (sk->pending.len > 0)
+		sink_lead(log, sk, fd);
+	else
+		pthread_mutex_unlock(&sk->qlock);
+	pthread_mutex_unlock(&sk->wlock);
+}
+
+void
+evlog_flush(struct evlog *log)
+{
+	size_t	i;
+
+	for (i = 0; i < log->nfiles; i++)
+		sink_flush(log, &log->files[i], atomic_load(&log->fds[i]));
+	if (log->use_stderr)
+		sink_flush(log, &log->err, STDERR_FILENO);
+}
+
+static void *
+evlog_flusher(void *arg)
+{
+	struct evlog *log = arg;
+	struct timespec until;
+
+	pthread_mutex_lock(&log->flushlock);
+	while (!log->stopping) {
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += log->flush_ms / 1000;
+		until.tv_nsec += (long)(log->flush_ms % 1000) * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		while (!log->stopping && pthread_cond_timedwait(&log->flushcond,
+		    &log->flushlock, &until) == 0)
+			;
+		pthread_mutex_unlock(&log->flushlock);
+		evlog_flush(log);
+		pthread_mutex_lock(&log->flushlock);
+	}
+	pthread_mutex_unlock(&log->flushlock);
+	return NULL;
+}
+
+int
+evlog_start(struct evlog *log, char *err, size_t errlen)
+{
+	pthread_condattr_t ca;
+	sigset_t all, old;
+	int	rc;
+
+	if (log == NULL || log->memory || log->flush_ms == 0 || log->flusher_on
+	    || (log->nfiles == 0 && !log->use_stderr))
+		return 0;
+	pthread_mutex_init(&log->flushlock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&log->flushcond, &ca);
+	pthread_condattr_destroy(&ca);
+	log->stopping = 0;
+	/*
+	 * The flusher takes no signal: libmilter's signal thread must get
+	 * SIGTERM, or its default action kills the process, buffer and all.
+	 */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&log->flusher, NULL, evlog_flusher, log);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		snprintf(err, errlen, "log_flush: cannot start the log "
+		    "flusher: %s", strerror(rc));
+		pthread_mutex_destroy(&log->flushlock);
+		pthread_cond_destroy(&log->flushcond);
+		return -1;
+	}
+	log->flusher_on = 1;
+	atomic_store(&log->buffered, 1);
+	return 0;
+}
+
+/* Stops the flusher and writes what is left (evlog_close). */
+static void
+evlog_stop(struct evlog *log)
+{
+	if (!log->flusher_on)
+		return;
+	atomic_store(&log->buffered, 0);
+	pthread_mutex_lock(&log->flushlock);
+	log->stopping = 1;
+	pthread_cond_signal(&log->flushcond);
+	pthread_mutex_unlock(&log->flushlock);
+	pthread_join(log->flusher, NULL);
+	pthread_mutex_destroy(&log->flushlock);
+	pthread_cond_destroy(&log->flushcond);
+	log->flusher_on = 0;
+	evlog_flush(log);
+}
+
+void
+evlog_write_counts(struct evlog *log, unsigned long long *lines,
+    unsigned long long *writes)
+{
+	struct sink *sk;
+	size_t	i;
+
+	*lines = *writes = 0;
+	for (i = 0; i <= EVLOG_MAX_FILES; i++) {
+		sk = i < EVLOG_MAX_FILES ? &log->files[i] : &log->err;
+		pthread_mutex_lock(&sk->qlock);
+		*lines += sk->lines;
+		*writes += sk->writes;
+		pthread_mutex_unlock(&sk->qlock);
+	}
+}
+
+size_t
+evlog_queued(struct evlog *log)
+{
+	struct waiter *w;
+	struct sink *sk;
+	size_t	i, n = 0;
+
+	for (i = 0; i <= EVLOG_MAX_FILES; i++) {
+		sk = i < EVLOG_MAX_FILES ? &log->files[i] : &log->err;
+		pthread_mutex_lock(&sk->qlock);
+		for (w = sk->head; w != NULL; w = w->next)
+			n++;
+		pthread_mutex_unlock(&sk->qlock);
+	}
+	return n;
 }
 
 /* After a failure, the first line that gets through reports the loss. */
@@ -799,13 +1231,13 @@ write_sinks(struct evlog *log, struct strbuf *sb)
 		pthread_mutex_unlock(&log->memlock);
 	}
 	for (i = 0; i < log->nfiles; i++) {
-		if (sink_write(&log->files[i], atomic_load(&log->fds[i]),
+		if (sink_write(log, &log->files[i], atomic_load(&log->fds[i]),
 		    sb->data, sb->len) < 0) {
 			count_lost(log);
 			rc = -1;
 		}
 	}
-	if (log->use_stderr && sink_write(&log->err, STDERR_FILENO, sb->data,
+	if (log->use_stderr && sink_write(log, &log->err, STDERR_FILENO, sb->data,
 	    sb->len) < 0) {
 		count_lost(log);
 		rc = -1;

@@ -22,6 +22,8 @@ struct evlog *evlog_memory(enum sg_log_level, size_t);
 const char *evlog_memory_text(struct evlog *);
 void	evlog_memory_clear(struct evlog *);
 void	evlog_close(struct evlog *);
+int	evlog_start(struct evlog *, char *, size_t);
+void	evlog_flush(struct evlog *);
 int	evlog_reopen(struct evlog *, char *, size_t);
 unsigned long long evlog_lost(const struct evlog *);
 size_t	evlog_max_value(const struct evlog *);
@@ -45,5 +47,10 @@ void	evlog_arr_end(struct evline *);
 int	evlog_end(struct evline *);
 
 void	evlog_timestamp(char *, size_t);
+
+void	evlog_write_counts(struct evlog *, unsigned long long *,
+	    unsigned long long *);
+size_t	evlog_queued(struct evlog *);
+void	evlog_set_write_hook(void (*)(void *), void *);
 
 #endif

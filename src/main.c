@@ -347,6 +347,9 @@ main(int argc, char **argv)
 		msg_fatal("%s", err);
 	if (daemon_ugid_set(&id, err, sizeof(err)) < 0)
 		msg_fatal("%s", err);
+	/* log_flush: the flusher thread, in the process that stays */
+	if (evlog_start(log, err, sizeof(err)) < 0)
+		msg_fatal("%s", err);
 	msg_info("sessguard %s listening on %s, mode %s%s%s", PACKAGE_VERSION,
 	    cfg->socket, config_mode_name(cfg->mode),
 	    id.change ? ", running as " : "", id.change ?

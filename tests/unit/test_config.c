@@ -18,7 +18,8 @@ static char err[1024];
 /* Every key of SPEC section 4, in the order of the table. */
 static const char *const all_keys[] = {
 	"socket", "policy_listen", "policy_session_idle", "mode", "local_domains", "relay_domains", "trusted_networks",
-	"relay_reply", "log", "log_level", "log_max_value", "syslog_facility",
+	"relay_reply", "log", "log_level", "log_max_value", "log_flush",
+	"syslog_facility",
 	"user", "group", "pidfile", "socket_mode", "milter_timeout",
 	"auth_results", "authserv_id",
 	"metrics_listen", "metrics_textfile", "metrics_interval",
@@ -1061,7 +1062,7 @@ END_TEST
 START_TEST(t_restart_keys)
 {
 	static const char *const want[] = {
-		"socket", "policy_listen", "log", "syslog_facility", "user",
+		"socket", "policy_listen", "log", "log_flush", "syslog_facility", "user",
 		"group", "pidfile", "socket_mode", "milter_timeout",
 		"metrics_listen", "metrics_textfile", "metrics_interval",
 		"log_chain", "limit_store", "limit_store_password_file",

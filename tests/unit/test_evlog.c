@@ -12,6 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -1340,6 +1343,731 @@ START_TEST(t_reopen_under_load)
 END_TEST
 
 /*
+ * Group commit. GROUPTHREADS threads log one line each; the first writer
+ * is held inside its write (the test hook) until every other thread has
+ * queued its line, so the others must go out together in one more
+ * write: 2 writes for GROUPTHREADS lines, every line exactly once and
+ * whole, and each evlog_end() returns only once its own line is written.
+ */
+#define GROUPTHREADS	8
+
+struct grouptest {
+	struct evlog *log;
+	atomic_int entered;		/* writers that reached the hook */
+	atomic_int held;		/* the first writer is in the hook */
+	int	id;
+	int	rc;
+	const char *path;
+	size_t	seen;			/* lines in the file when end returned */
+};
+
+static void
+group_hook(void *arg)
+{
+	struct grouptest *g = arg;
+
+	if (atomic_fetch_add(&g->entered, 1) != 0)
+		return;
+	atomic_store(&g->held, 1);
+	while (evlog_queued(g->log) < GROUPTHREADS - 1)
+		sched_yield();
+}
+
+static size_t
+count_newlines(const char *path)
+{
+	char	*text = read_file_text(path), *p;
+	size_t	n = 0;
+
+	for (p = text; (p = strchr(p, '\n')) != NULL; p++)
+		n++;
+	free(text);
+	return n;
+}
+
+static void *
+group_main(void *arg)
+{
+	struct grouptest *g = arg;
+	struct strbuf sb;
+	struct evline l;
+	char	session[16];
+
+	snprintf(session, sizeof(session), "g%d", g->id);
+	strbuf_init(&sb);
+	evlog_begin(&l, g->log, &sb, session, 1, "rcpt");
+	evlog_str(&l, "rcpt", "<a@example.org>");
+	g->rc = evlog_end(&l);
+	/* the line is in the file before evlog_end() returns */
+	if (g->path)
+		g->seen = count_newlines(g->path);
+	strbuf_free(&sb);
+	return NULL;
+}
+
+/*
+ * Runs GROUPTHREADS threads of group_main() against log, with the first
+ * writer held until the others have queued. Fills g[]. No ck_assert()
+ * here: t_group_cut_short runs it under a file size limit that check's
+ * own message file would hit.
+ */
+static void
+group_run(struct evlog *log, struct grouptest *g, const char *path)
+{
+	pthread_t th[GROUPTHREADS];
+	struct grouptest shared;
+	int	i;
+
+	memset(&shared, 0, sizeof(shared));
+	shared.log = log;
+	evlog_set_write_hook(group_hook, &shared);
+	for (i = 0; i < GROUPTHREADS; i++) {
+		g[i].log = log;
+		g[i].id = i;
+		g[i].path = path;
+		g[i].rc = 99;
+		g[i].seen = 0;
+		if (pthread_create(&th[i], NULL, group_main, &g[i]) != 0)
+			abort();
+		/* thread 0 becomes the first writer */
+		while (i == 0 && !atomic_load(&shared.held))
+			sched_yield();
+	}
+	for (i = 0; i < GROUPTHREADS; i++)
+		pthread_join(th[i], NULL);
+	evlog_set_write_hook(NULL, NULL);
+}
+
+static struct evlog *
+group_open(struct sg_config *cfg)
+{
+	struct evlog *log = evlog_open(cfg, 0, err, sizeof(err));
+
+	ck_assert_msg(log != NULL, "%s", err);
+	return log;
+}
+
+START_TEST(t_group_commit)
+{
+	char	path[128], *text, want[32];
+	struct grouptest g[GROUPTHREADS];
+	unsigned long long lines, writes;
+	struct sg_config *cfg;
+	struct evlog *log;
+	const char *p;
+	int	i, n;
+
+	make_tmpdir();
+	snprintf(path, sizeof(path), "%s/gc.jsonl", tmpdir);
+	cfg = cfg_with("log = file:%s\n", path);
+	log = group_open(cfg);
+	group_run(log, g, path);
+	evlog_write_counts(log, &lines, &writes);
+	ck_assert_uint_eq(lines, GROUPTHREADS);
+	ck_assert_msg(writes == 2, "%llu writes for %d lines: not grouped",
+	    writes, GROUPTHREADS);
+	ck_assert_uint_eq(evlog_lost(log), 0);
+	text = read_file_text(path);
+	ck_assert_uint_eq(check_lines(text), GROUPTHREADS);
+	for (i = 0; i < GROUPTHREADS; i++) {
+		ck_assert_int_eq(g[i].rc, 0);
+		/* g0 went alone; the others in one write, before any returned */
+		ck_assert_msg(g[i].seen >= (i == 0 ? 1 : GROUPTHREADS),
+		    "thread %d returned before its line was written", i);
+		snprintf(want, sizeof(want), "\"session\":\"g%d\"", i);
+		for (p = text, n = 0; (p = strstr(p, want)) != NULL; p++)
+			n++;
+		ck_assert_msg(n == 1, "line of g%d %d times", i, n);
+	}
+	/* the first line went alone, the others after it */
+	ck_assert_ptr_nonnull(strstr(text, "\"session\":\"g0\""));
+	ck_assert(strstr(text, "\"session\":\"g0\"") < strchr(text, '\n'));
+	free(text);
+	evlog_close(log);
+	config_free(cfg);
+	unlink(path);
+	rmdir(tmpdir);
+}
+END_TEST
+
+/* A grouped batch that fails whole: every line in it is counted lost. */
+START_TEST(t_group_all_lost)
+{
+	struct grouptest g[GROUPTHREADS];
+	unsigned long long lines, writes;
+	struct sg_config *cfg;
+	struct evlog *log;
+	int	i;
+
+	cfg = cfg_with("log = file:%s\n", "/dev/full");
+	log = group_open(cfg);
+	group_run(log, g, NULL);
+	evlog_write_counts(log, &lines, &writes);
+	ck_assert_uint_eq(lines, GROUPTHREADS);
+	ck_assert_uint_eq(writes, 2);
+	ck_assert_uint_eq(evlog_lost(log), GROUPTHREADS);
+	for (i = 0; i < GROUPTHREADS; i++)
+		ck_assert_int_eq(g[i].rc, -1);
+	evlog_close(log);
+	config_free(cfg);
+}
+END_TEST
+
+/*
+ * A grouped batch cut short in its fourth line (the file size limit,
+ * RLIMIT_FSIZE, stands in for a full disk): the lines before the cut
+ * are whole and theirs, the cut line is one broken line, the lines after
+ * it are not written; each of those is counted lost, and the next line
+ * starts a line of its own.
+ */
+START_TEST(t_group_cut_short)
+{
+	char	path[128], *text;
+	struct grouptest g[GROUPTHREADS];
+	struct sg_config *cfg;
+	struct evlog *log;
+	struct strbuf sb;
+	struct rlimit rl, saved;
+	size_t	good, bad, linelen;
+	int	i, ok = 0, lost = 0;
+
+	make_tmpdir();
+	snprintf(path, sizeof(path), "%s/cut.jsonl", tmpdir);
+	signal(SIGXFSZ, SIG_IGN);
+	/* every line of group_main() has the same length: measure one */
+	cfg = cfg_with("log = file:%s\n", path);
+	log = evlog_open(cfg, 0, err, sizeof(err));
+	ck_assert_msg(log != NULL, "%s", err);
+	memset(&g[0], 0, sizeof(g[0]));
+	g[0].log = log;
+	group_main(&g[0]);
+	ck_assert_int_eq(g[0].rc, 0);
+	evlog_close(log);
+	text = read_file_text(path);
+	linelen = strlen(text);
+	free(text);
+	unlink(path);
+
+	/* room for the first line alone, then 3.5 lines of the batch */
+	log = group_open(cfg);
+	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &rl), 0);
+	saved = rl;
+	rl.rlim_cur = (rlim_t)(linelen * 4 + linelen / 2);
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+	group_run(log, g, NULL);
+	/* room again (also for check's own messages) */
+	if (setrlimit(RLIMIT_FSIZE, &saved) != 0)
+		abort();
+	for (i = 0; i < GROUPTHREADS; i++) {
+		ck_assert(g[i].rc == 0 || g[i].rc == -1);
+		ok += g[i].rc == 0;
+		lost += g[i].rc == -1;
+	}
+	ck_assert_int_eq(ok, 4);
+	ck_assert_int_eq(lost, GROUPTHREADS - 4);
+	ck_assert_uint_eq(evlog_lost(log), GROUPTHREADS - 4);
+	/* the broken line gets its newline, then the line */
+	strbuf_init(&sb);
+	ck_assert_int_eq(one_line(log, &sb, 9, "close", NULL, NULL), 0);
+	strbuf_free(&sb);
+	text = read_file_text(path);
+	count_json_lines(text, strlen(text), &good, &bad);
+	ck_assert_uint_eq(good, 5);
+	ck_assert_uint_eq(bad, 1);
+	free(text);
+	evlog_close(log);
+	config_free(cfg);
+	unlink(path);
+	rmdir(tmpdir);
+}
+END_TEST
+
+/*
+ * Many threads, many lines, a file and a pipe read in small pieces: every
+ * line arrives exactly once and whole, in each thread's order.
+ */
+#define MANYTHREADS	16
+#define MANYLINES	1500
+
+struct many {
+	struct evlog *log;
+	int	id;
+};
+
+static void *
+many_main(void *arg)
+{
+	struct many *m = arg;
+	struct strbuf sb;
+	struct evline l;
+	char	session[16], value[200];
+	int	i;
+
+	snprintf(session, sizeof(session), "m%02d", m->id);
+	/* lengths differ from line to line and from thread to thread */
+	strbuf_init(&sb);
+	for (i = 0; i < MANYLINES; i++) {
+		size_t vlen = (size_t)((i * 7 + m->id * 13) % 180);
+
+		memset(value, 'a' + m->id % 26, vlen);
+		value[vlen] = '\0';
+		evlog_begin(&l, m->log, &sb, session, (unsigned)i + 1, "rcpt");
+		evlog_str(&l, "rcpt", value);
+		ck_assert_int_eq(evlog_end(&l), 0);
+	}
+	strbuf_free(&sb);
+	return NULL;
+}
+
+/*
+ * Every line of text whole and of a many_main() thread, each thread's in
+ * order; exactly once each when all is set, else with gaps (lines lost
+ * to a full pipe, counted elsewhere). Returns the number of lines.
+ */
+static size_t
+check_many(const char *text, int all)
+{
+	static long long next[MANYTHREADS];
+	char	session[16];
+	const char *p, *nl;
+	long long seq;
+	size_t	n = 0;
+	int	id;
+
+	memset(next, 0, sizeof(next));
+	for (p = text; (nl = strchr(p, '\n')) != NULL; p = nl + 1, n++) {
+		ck_assert_msg(json_valid(p, (size_t)(nl - p)), "broken line %.*s",
+		    (int)(nl - p), p);
+		ck_assert_int_eq(json_get_string(p, "session", session,
+		    sizeof(session)), 0);
+		ck_assert_int_eq(json_get_int(p, "seq", &seq), 0);
+		ck_assert_int_eq(sscanf(session, "m%d", &id), 1);
+		ck_assert(id >= 0 && id < MANYTHREADS);
+		if (all)
+			ck_assert_msg(seq == next[id] + 1, "m%02d: seq %lld "
+			    "after %lld", id, seq, next[id]);
+		else
+			ck_assert_msg(seq > next[id], "m%02d: seq %lld after "
+			    "%lld", id, seq, next[id]);
+		next[id] = seq;
+	}
+	ck_assert_str_eq(p, "");
+	for (id = 0; all && id < MANYTHREADS; id++)
+		ck_assert_int_eq(next[id], MANYLINES);
+	return n;
+}
+
+static void
+many_threads(const char *extra, int start)
+{
+	char	path[128], fifo[128], *text;
+	unsigned long long lines, writes;
+	pthread_t th[MANYTHREADS], rth;
+	struct many m[MANYTHREADS];
+	struct slowreader r;
+	struct sg_config *cfg;
+	struct evlog *log;
+	unsigned long long lost;
+	size_t	got;
+	int	i;
+
+	make_tmpdir();
+	snprintf(path, sizeof(path), "%s/many.jsonl", tmpdir);
+	snprintf(fifo, sizeof(fifo), "%s/fifo", tmpdir);
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	r.fd = open(fifo, O_RDONLY | O_NONBLOCK);
+	ck_assert_int_ge(r.fd, 0);
+	cfg = cfg_with("log = file:%s, file:%s\n%s", path, fifo, extra);
+	log = evlog_open(cfg, 0, err, sizeof(err));
+	ck_assert_msg(log != NULL, "%s", err);
+	if (start)
+		ck_assert_int_eq(evlog_start(log, err, sizeof(err)), 0);
+	ck_assert_int_eq(fcntl(r.fd, F_SETFL, 0), 0);
+	strbuf_init(&r.got);
+	ck_assert_int_eq(pthread_create(&rth, NULL, slowreader_main, &r), 0);
+	for (i = 0; i < MANYTHREADS; i++) {
+		m[i].log = log;
+		m[i].id = i;
+		ck_assert_int_eq(pthread_create(&th[i], NULL, many_main, &m[i]), 0);
+	}
+	for (i = 0; i < MANYTHREADS; i++)
+		pthread_join(th[i], NULL);
+	evlog_write_counts(log, &lines, &writes);
+	ck_assert_uint_eq(lines, 2ULL * MANYTHREADS * MANYLINES);
+	ck_assert_uint_le(writes, lines);
+	/* a figure, not a check: how much grouping this machine saw */
+	fprintf(stderr, "%d threads%s: %llu lines in %llu writes\n",
+	    MANYTHREADS, start ? ", log_flush" : "", lines, writes);
+	evlog_flush(log);		/* buffered: writes the rest */
+	lost = evlog_lost(log);
+	evlog_close(log);
+	pthread_join(rth, NULL);
+	/* the file takes every line; the pipe may miss some, all counted */
+	text = read_file_text(path);
+	check_many(text, 1);
+	free(text);
+	got = check_many(strbuf_str(&r.got), 0);
+	ck_assert_msg(got + lost == (size_t)MANYTHREADS * MANYLINES,
+	    "pipe: %zu lines + %llu lost != %d", got, lost,
+	    MANYTHREADS * MANYLINES);
+	strbuf_free(&r.got);
+	config_free(cfg);
+	close(r.fd);
+	unlink(path);
+	unlink(fifo);
+	rmdir(tmpdir);
+}
+
+START_TEST(t_group_many_threads)
+{
+	many_threads("", 0);
+}
+END_TEST
+
+START_TEST(t_buffered_many_threads)
+{
+	many_threads("log_flush = 5\n", 1);
+}
+END_TEST
+
+/* Lines in a file: how many, none broken. */
+static size_t
+file_lines(const char *path)
+{
+	char	*text = read_file_text(path);
+	size_t	good, bad;
+
+	count_json_lines(text, strlen(text), &good, &bad);
+	ck_assert_uint_eq(bad, 0);
+	free(text);
+	return good;
+}
+
+/*
+ * log_flush: lines wait in memory and go out together, at the latest
+ * when the log closes; before evlog_start() (the daemon forks after
+ * opening the log) every line is still written before evlog_end()
+ * returns.
+ */
+START_TEST(t_buffered_close_writes)
+{
+	char	path[128];
+	unsigned long long lines, writes;
+	struct sg_config *cfg;
+	struct evlog *log;
+	struct strbuf sb;
+	unsigned i;
+
+	make_tmpdir();
+	snprintf(path, sizeof(path), "%s/buf.jsonl", tmpdir);
+	cfg = cfg_with("log = file:%s\nlog_flush = 10000\n", path);
+	ck_assert_uint_eq(cfg->log_flush, 10000);
+	log = evlog_open(cfg, 0, err, sizeof(err));
+	ck_assert_msg(log != NULL, "%s", err);
+	strbuf_init(&sb);
+	ck_assert_int_eq(one_line(log, &sb, 1, "connect", "k", "v"), 0);
+	ck_assert_uint_eq(file_lines(path), 1);		/* not started: at once */
+	ck_assert_int_eq(evlog_start(log, err, sizeof(err)), 0);
+	for (i = 2; i <= 11; i++)
+		ck_assert_int_eq(one_line(log, &sb, i, "rcpt", "k", "v"), 0);
+	evlog_write_counts(log, &lines, &writes);
+	ck_assert_uint_eq(lines, 11);
+	ck_assert_uint_eq(writes, 1);			/* the first line only */
+	evlog_close(log);
+	ck_assert_uint_eq(file_lines(path), 11);	/* in one more write */
+	strbuf_free(&sb);
+	config_free(cfg);
+	unlink(path);
+	rmdir(tmpdir);
+}
+END_TEST
+
+/* The flusher writes buffered lines without any further line or close. */
+START_TEST(t_buffered_flusher)
+{
+	char	path[128];
+	struct sg_config *cfg;
+	struct evlog *log;
+	struct strbuf sb;
+	unsigned i;
+
+	make_tmpdir();
+	snprintf(path, sizeof(path), "%s/fl.jsonl", tmpdir);
+	cfg = cfg_with("log = file:%s\nlog_flush = 20\n", path);
+	log = evlog_open(cfg, 0, err, sizeof(err));
+	ck_assert_msg(log != NULL, "%s", err);
+	ck_assert_int_eq(evlog_start(log, err, sizeof(err)), 0);
+	strbuf_init(&sb);
+	for (i = 1; i <= 5; i++)
+		ck_assert_int_eq(one_line(log, &sb, i, "rcpt", "k", "v"), 0);
+	/* wait for the condition; check's timeout ends a hang */
+	while (file_lines(path) < 5)
+		usleep(5000);
+	ck_assert_uint_eq(file_lines(path), 5);
+	evlog_close(log);
+	ck_assert_uint_eq(file_lines(path), 5);
+	strbuf_free(&sb);
+	config_free(cfg);
+	unlink(path);
+	rmdir(tmpdir);
+}
+END_TEST
+
+/*
+ * Past 64 KiB the line that crosses it writes the buffer; a buffered
+ * batch that fails counts each of its lines lost.
+ */
+START_TEST(t_buffered_threshold_and_loss)
+{
+	char	path[128], value[1001];
+	unsigned long long lines, writes;
+	struct stat st;
+	size_t	linelen;
+	struct sg_config *cfg;
+	struct evlog *log;
+	struct strbuf sb;
+	unsigned i, n = 0;
+
+	make_tmpdir();
+	snprintf(path, sizeof(path), "%s/th.jsonl", tmpdir);
+	memset(value, 'x', sizeof(value) - 1);
+	value[sizeof(value) - 1] = '\0';
+	cfg = cfg_with("log = file:%s\nlog_flush = 10000\n"
+	    "log_max_value = 4096\n", path);
+	log = evlog_open(cfg, 0, err, sizeof(err));
+	ck_assert_msg(log != NULL, "%s", err);
+	ck_assert_int_eq(evlog_start(log, err, sizeof(err)), 0);
+	strbuf_init(&sb);
+	do {
+		ck_assert_int_eq(one_line(log, &sb, 100 + ++n, "rcpt", "v",
+		    value), 0);
+		evlog_write_counts(log, &lines, &writes);
+	} while (writes == 0 && n < 1000);
+	ck_assert_uint_eq(writes, 1);
+	ck_assert_uint_eq(file_lines(path), n);
+	/* the line that took the buffer to 64 KiB wrote it, not before */
+	ck_assert_int_eq(stat(path, &st), 0);
+	linelen = (size_t)st.st_size / n;
+	ck_assert_uint_eq((size_t)st.st_size, linelen * n);	/* all alike */
+	ck_assert_uint_ge(n * linelen, 64 * 1024);
+	ck_assert_uint_lt((n - 1) * linelen, 64 * 1024);
+	evlog_close(log);
+	config_free(cfg);
+	unlink(path);
+
+	cfg = cfg_with("log = file:/dev/full\nlog_flush = 10000\n"
+	    "log_max_value = 4096\n");
+	log = evlog_open(cfg, 0, err, sizeof(err));
+	ck_assert_msg(log != NULL, "%s", err);
+	ck_assert_int_eq(evlog_start(log, err, sizeof(err)), 0);
+	for (i = 1; i <= n; i++)
+		ck_assert_int_eq(one_line(log, &sb, i, "rcpt", "v", value), 0);
+	ck_assert_uint_eq(evlog_lost(log), n);
+	evlog_close(log);
+	config_free(cfg);
+	strbuf_free(&sb);
+	rmdir(tmpdir);
+}
+END_TEST
+
+/*
+ * log_flush with a sink slower than the lines: while a write is out, the
+ * queue fills to 64 KiB without waiting; the line after that waits for
+ * its own write (memory stays bounded; before, the queue grew without
+ * end and a huge batch then missed its time bound).
+ */
+struct fullq {
+	struct evlog *log;
+	atomic_int held, release, done;
+	int	n, rc;
+	char	value[1001];
+};
+
+static void
+fullq_hook(void *arg)
+{
+	struct fullq *f = arg;
+
+	if (atomic_exchange(&f->held, 1) != 0)
+		return;
+	while (!atomic_load(&f->release))
+		sched_yield();
+}
+
+static void *
+fullq_filler(void *arg)
+{
+	struct fullq *f = arg;
+	struct strbuf sb;
+	unsigned long long lines, writes = 0;
+
+	strbuf_init(&sb);
+	/* until its own line takes the queue past 64 KiB and it writes */
+	while (writes == 0) {
+		one_line(f->log, &sb, 100 + (unsigned)++f->n, "rcpt", "v",
+		    f->value);
+		evlog_write_counts(f->log, &lines, &writes);
+	}
+	strbuf_free(&sb);
+	return NULL;
+}
+
+static void *
+fullq_last(void *arg)
+{
+	struct fullq *f = arg;
+	struct strbuf sb;
+
+	strbuf_init(&sb);
+	f->rc = one_line(f->log, &sb, 999, "close", NULL, NULL);
+	atomic_store(&f->done, 1);
+	strbuf_free(&sb);
+	return NULL;
+}
+
+START_TEST(t_buffered_full_waits)
+{
+	char	path[128];
+	struct sg_config *cfg;
+	struct fullq f;
+	struct strbuf sb;
+	pthread_t a, c;
+	int	i;
+
+	make_tmpdir();
+	snprintf(path, sizeof(path), "%s/fq.jsonl", tmpdir);
+	cfg = cfg_with("log = file:%s\nlog_flush = 10000\n"
+	    "log_max_value = 4096\n", path);
+	memset(&f, 0, sizeof(f));
+	memset(f.value, 'x', sizeof(f.value) - 1);
+	f.log = evlog_open(cfg, 0, err, sizeof(err));
+	ck_assert_msg(f.log != NULL, "%s", err);
+	ck_assert_int_eq(evlog_start(f.log, err, sizeof(err)), 0);
+	evlog_set_write_hook(fullq_hook, &f);
+	ck_assert_int_eq(pthread_create(&a, NULL, fullq_filler, &f), 0);
+	while (!atomic_load(&f.held))	/* its write is out, and held */
+		sched_yield();
+	/* as many lines again: they queue without waiting, to 64 KiB */
+	strbuf_init(&sb);
+	for (i = 0; i < f.n; i++)
+		ck_assert_int_eq(one_line(f.log, &sb, 100 + (unsigned)i + 1,
+		    "rcpt", "v", f.value), 0);
+	strbuf_free(&sb);
+	ck_assert_uint_eq(evlog_queued(f.log), 0);	/* nobody waits */
+	/* the next line finds the queue full: it must wait for its write */
+	ck_assert_int_eq(pthread_create(&c, NULL, fullq_last, &f), 0);
+	while (!atomic_load(&f.done) && evlog_queued(f.log) == 0)
+		sched_yield();
+	ck_assert_msg(!atomic_load(&f.done), "a line returned with 64 KiB "
+	    "queued and a write out");
+	atomic_store(&f.release, 1);
+	pthread_join(a, NULL);
+	pthread_join(c, NULL);
+	evlog_set_write_hook(NULL, NULL);
+	ck_assert_int_eq(f.rc, 0);
+	ck_assert_uint_eq(evlog_lost(f.log), 0);
+	evlog_close(f.log);
+	ck_assert_uint_eq(file_lines(path), 2 * (size_t)f.n + 1);
+	config_free(cfg);
+	unlink(path);
+	rmdir(tmpdir);
+}
+END_TEST
+
+/*
+ * A write that hangs (a hung disk; here the test hook holds the writer)
+ * holds up a line queued behind it for its 100 ms at most, as the lock
+ * wait did before group commit: the line leaves the queue, is counted
+ * lost and is never written, and the writer's own line and the lines
+ * after it are whole.
+ */
+struct hang {
+	struct evlog *log;
+	atomic_int held, release, done;
+	int	rc;
+};
+
+static void
+hang_hook(void *arg)
+{
+	struct hang *h = arg;
+
+	if (atomic_exchange(&h->held, 1) != 0)
+		return;
+	while (!atomic_load(&h->release))
+		sched_yield();
+}
+
+static void *
+hang_first(void *arg)
+{
+	struct hang *h = arg;
+	struct strbuf sb;
+
+	strbuf_init(&sb);
+	ck_assert_int_eq(one_line(h->log, &sb, 1, "connect", "k", "v"), 0);
+	strbuf_free(&sb);
+	return NULL;
+}
+
+static void *
+hang_second(void *arg)
+{
+	struct hang *h = arg;
+	struct strbuf sb;
+
+	strbuf_init(&sb);
+	h->rc = one_line(h->log, &sb, 2, "helo", "k", "v");
+	atomic_store(&h->done, 1);
+	strbuf_free(&sb);
+	return NULL;
+}
+
+START_TEST(t_group_wait_bounded)
+{
+	char	path[128], *text;
+	struct sg_config *cfg;
+	struct strbuf sb;
+	struct hang h;
+	pthread_t a, b;
+	size_t	good, bad;
+
+	make_tmpdir();
+	snprintf(path, sizeof(path), "%s/hang.jsonl", tmpdir);
+	cfg = cfg_with("log = file:%s\n", path);
+	memset(&h, 0, sizeof(h));
+	h.log = evlog_open(cfg, 0, err, sizeof(err));
+	ck_assert_msg(h.log != NULL, "%s", err);
+	evlog_set_write_hook(hang_hook, &h);
+	ck_assert_int_eq(pthread_create(&a, NULL, hang_first, &h), 0);
+	while (!atomic_load(&h.held))
+		sched_yield();
+	ck_assert_int_eq(pthread_create(&b, NULL, hang_second, &h), 0);
+	/* the writer stays held until the queued line has given up */
+	pthread_join(b, NULL);
+	ck_assert_int_eq(h.rc, -1);
+	ck_assert_uint_eq(evlog_lost(h.log), 1);
+	ck_assert_uint_eq(evlog_queued(h.log), 0);
+	atomic_store(&h.release, 1);
+	pthread_join(a, NULL);
+	evlog_set_write_hook(NULL, NULL);
+	strbuf_init(&sb);
+	ck_assert_int_eq(one_line(h.log, &sb, 3, "close", NULL, NULL), 0);
+	strbuf_free(&sb);
+	evlog_close(h.log);
+	text = read_file_text(path);
+	count_json_lines(text, strlen(text), &good, &bad);
+	ck_assert_uint_eq(good, 2);
+	ck_assert_uint_eq(bad, 0);
+	ck_assert_ptr_null(strstr(text, "\"helo\""));
+	free(text);
+	config_free(cfg);
+	unlink(path);
+	rmdir(tmpdir);
+}
+END_TEST
+
+/*
  * Log descriptors stay close-on-exec, also after a reopen (a dup2() into
  * the old number would clear the flag; regression test).
  */
@@ -1419,6 +2147,16 @@ evlog_suite(void)
 	tcase_add_test(tc, t_concurrent_writers);
 	tcase_add_test(tc, t_reopen_under_load);
 	tcase_add_test(tc, t_cloexec);
+	tcase_add_test(tc, t_group_commit);
+	tcase_add_test(tc, t_group_all_lost);
+	tcase_add_test(tc, t_group_cut_short);
+	tcase_add_test(tc, t_group_many_threads);
+	tcase_add_test(tc, t_buffered_many_threads);
+	tcase_add_test(tc, t_buffered_close_writes);
+	tcase_add_test(tc, t_buffered_flusher);
+	tcase_add_test(tc, t_buffered_threshold_and_loss);
+	tcase_add_test(tc, t_buffered_full_waits);
+	tcase_add_test(tc, t_group_wait_bounded);
 	suite_add_tcase(s, tc);
 	return s;
 }
