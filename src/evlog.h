@@ -52,5 +52,6 @@ void	evlog_write_counts(struct evlog *, unsigned long long *,
 	    unsigned long long *);
 size_t	evlog_queued(struct evlog *);
 void	evlog_set_write_hook(void (*)(void *), void *);
+void	evlog_set_wait_ms(int);
 
 #endif
