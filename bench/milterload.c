@@ -1069,6 +1069,10 @@ main(int argc, char **argv)
 	for (i = 0; i < opt_conns; i++) {
 		errs += w[i].errors;
 		ok += w[i].sessions_ok;
+		free(w[i].out);
+		free(w[i].in);
+		free(w[i].idle);
 	}
+	free(w);
 	return errs == 0 && ok == (uint64_t)planned ? 0 : 1;
 }
