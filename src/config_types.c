@@ -987,6 +987,12 @@ set_exempt(struct sg_config *cfg, const struct cfg_key *k, const char *v,
 	    || (logins = strset_create(l.n, STRSET_ICASE)) == NULL))
 		goto nomem;
 	for (i = 0; i < l.n; i++) {
+		/* after a separator '#' starts a comment: -n could not print it */
+		if (l.v[i][0] == '#') {
+			errf(err, errlen, "'%s': an entry may not start with '#'",
+			    l.v[i]);
+			goto bad;
+		}
 		snprintf(buf, sizeof(buf), "%s", l.v[i]);
 		buf[strcspn(buf, "/")] = '\0';
 		if (strlen(l.v[i]) < sizeof(buf) && ipaddr_parse(buf, &a) == 0) {

@@ -295,6 +295,19 @@ START_TEST(t_key_policy_session_idle)
 END_TEST
 
 /* Both listeners off is refused, naming the line of socket = none. */
+/*
+ * Fuzz finding (fuzz_config, print-load-print): Input "limit_exempt= 5
+ * 50.\377\3770/8,#::0/12, 197.0.@45". Expected: an error, or a value that
+ * -n prints back the same. Got: the login "#::0/12" printed after ", ",
+ * where '#' starts a comment, so the printed configuration lost it.
+ */
+START_TEST(t_err_exempt_hash)
+{
+	load_bad("limit_exempt = alice,#::0/12\n", 1, "limit_exempt",
+	    "may not start with '#'");
+}
+END_TEST
+
 START_TEST(t_err_no_listener)
 {
 	struct sg_config *cfg;
@@ -1401,6 +1414,7 @@ config_suite(void)
 	tc = tcase_create("errors");
 	tcase_add_test(tc, t_err_unknown_key);
 	tcase_add_test(tc, t_err_no_listener);
+	tcase_add_test(tc, t_err_exempt_hash);
 	tcase_add_test(tc, t_err_missing_equals);
 	tcase_add_test(tc, t_err_bad_values);
 	tcase_add_test(tc, t_err_first_error_wins);
