@@ -33,26 +33,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "benchstat.h"
 #include "senderlogin.h"
 
 #define NCHECK	200000
-
-static double
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double	x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 static uint64_t rng = 88172645463325252ULL;
 
@@ -152,16 +136,16 @@ run_checks(const struct senderlogin_map *m, size_t lines, double *p50,
 			want = SENDERLOGIN_REFUSE;
 			break;
 		}
-		t0 = now_ns();
+		t0 = bench_now_ns();
 		got = senderlogin_check(m, SENDERLOGIN_STRICT, sender, login, &r);
-		t[i] = now_ns() - t0;
+		t[i] = bench_now_ns() - t0;
 		if (got != want) {
 			fprintf(stderr, "senderbench: %s as %s: %s\n", sender,
 			    login, r.reason);
 			return -1;
 		}
 	}
-	qsort(t, NCHECK, sizeof(t[0]), cmp_double);
+	qsort(t, NCHECK, sizeof(t[0]), bench_cmp_double);
 	*p50 = t[NCHECK / 2] / 1000.0;
 	*p99 = t[NCHECK * 99 / 100] / 1000.0;
 	return 0;
@@ -172,13 +156,13 @@ load(const char *spec, double *ms)
 {
 	char	err[1024];
 	struct senderlogin_map *m;
-	double	t0 = now_ns();
+	double	t0 = bench_now_ns();
 
 	if ((m = senderlogin_map_load(spec, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "senderbench: %s\n", err);
 		return NULL;
 	}
-	*ms = (now_ns() - t0) / 1e6;
+	*ms = (bench_now_ns() - t0) / 1e6;
 	return m;
 }
 
@@ -229,7 +213,7 @@ main(int argc, char **argv)
 			if (j < 2)
 				senderlogin_map_free(m);
 		}
-		qsort(ms, 3, sizeof(ms[0]), cmp_double);
+		qsort(ms, 3, sizeof(ms[0]), bench_cmp_double);
 		if (run_checks(m, sizes[k], &p50, &p99) < 0)
 			return 1;
 		printf("   file: %8zu lines: load %8.1f ms (median of 3), check "

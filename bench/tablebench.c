@@ -37,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "benchstat.h"
 #include "config.h"
 #include "policy.h"
 #include "util/addr.h"
@@ -47,23 +48,6 @@
 
 static const size_t ndomains[] = { 10, 1000, 100000 };
 static const size_t nnets[] = { 10, 10000 };
-
-static double
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double	x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 static double
 pct(const double *sorted, size_t n, double p)
@@ -202,16 +186,16 @@ run(const char *dir, size_t nd, size_t nn, size_t ndecide, struct result *res,
 	}
 	for (i = 0; i < nloads; i++) {
 		config_free(cfg);
-		t0 = now_ns();
+		t0 = bench_now_ns();
 		cfg = config_load(l.cpath, err, sizeof(err));
-		t1 = now_ns();
+		t1 = bench_now_ns();
 		if (cfg == NULL) {
 			fprintf(stderr, "tablebench: %s\n", err);
 			return -1;
 		}
 		loads[i] = (t1 - t0) / 1e6;
 	}
-	qsort(loads, nloads, sizeof(loads[0]), cmp_double);
+	qsort(loads, nloads, sizeof(loads[0]), bench_cmp_double);
 	res->load_ms = loads[nloads / 2];
 
 	for (i = 0; i < NRCPT; i++) {
@@ -253,9 +237,9 @@ run(const char *dir, size_t nd, size_t nn, size_t ndecide, struct result *res,
 		size_t	c = (k * 7) % NCLIENT;
 		int	auth = (int)((k / 3) % 2);
 
-		t0 = now_ns();
+		t0 = bench_now_ns();
 		r = policy_decide_rcpt(cfg, &cl[c], p->rcpt, auth);
-		t1 = now_ns();
+		t1 = bench_now_ns();
 		want = p->local || auth || cltrust[c];
 		if (r.permitted != want || r.relay == p->local) {
 			fprintf(stderr, "tablebench: %s from client %zu auth %d: "
@@ -267,7 +251,7 @@ run(const char *dir, size_t nd, size_t nn, size_t ndecide, struct result *res,
 		if (k >= 10000)
 			lat[k - 10000] = t1 - t0;
 	}
-	qsort(lat, ndecide, sizeof(lat[0]), cmp_double);
+	qsort(lat, ndecide, sizeof(lat[0]), bench_cmp_double);
 	res->p50 = pct(lat, ndecide, 50) / 1e3;
 	res->p99 = pct(lat, ndecide, 99) / 1e3;
 	res->p999 = pct(lat, ndecide, 99.9) / 1e3;
@@ -281,16 +265,16 @@ run(const char *dir, size_t nd, size_t nn, size_t ndecide, struct result *res,
 		for (k = 0; k < n; k++) {
 			const struct probe *p = &rc[(k * 131) % NRCPT];
 
-			t0 = now_ns();
+			t0 = bench_now_ns();
 			if (addr_domain(p->rcpt, &dom, &len) == ADDR_DOMAIN)
 				for (j = 0; j < cfg->local_domains.n; j++)
 					if (domain_match(cfg->local_domains.v[j], dom, len)) {
 						hit++;
 						break;
 					}
-			lat[k] = now_ns() - t0;
+			lat[k] = bench_now_ns() - t0;
 		}
-		qsort(lat, n, sizeof(lat[0]), cmp_double);
+		qsort(lat, n, sizeof(lat[0]), bench_cmp_double);
 		*linear_us = pct(lat, n, 50) / 1e3;
 		if (hit == n + 1)
 			printf("\n");	/* keeps the loop */
@@ -357,8 +341,8 @@ main(int argc, char **argv)
 	    "in-process (bench/tablebench)\n");
 	machine();
 	for (i = 0; i < 1000; i++) {
-		t0 = now_ns();
-		t0 = now_ns() - t0;
+		t0 = bench_now_ns();
+		t0 = bench_now_ns() - t0;
 		if (t0 < tmin)
 			tmin = t0;
 	}
