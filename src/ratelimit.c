@@ -880,6 +880,17 @@ redis_list(struct ratelimit *rl, struct lister *ls, uint64_t now, char *err,
 	unsigned long count;
 	size_t	i;
 
+	/*
+	 * SCAN names no key, so a Cluster node never redirects it: ask for
+	 * a key of the slot first, and a node that does not serve it
+	 * answers MOVED, which the store follows.
+	 */
+	argv[0] = "EXISTS";
+	argv[1] = RKEY_PREFIX;
+	if ((r = rl_redis_command(rl->redis, 2, argv, NULL, err, errlen))
+	    == NULL)
+		return -1;
+	rl_redis_reply_free(r);
 	do {
 		argv[0] = "SCAN";
 		argv[1] = cursor;
