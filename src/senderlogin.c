@@ -32,8 +32,9 @@
  *	"cdb:/path", a tinycdb file whose keys are such addresses in lower
  *	case and whose values are the owner lists, as "cdb -c -m" builds it
  *	from the same lines. A text map is hashed into memory (util/strset,
- *	case-insensitive); a cdb file is mapped and every record checked
- *	once, then looked up in the file. senderlogin_map_text() loads a
+ *	case-insensitive); a cdb file is copied into a sealed memfd (a
+ *	file rewritten in place cannot disturb it), mapped, every record
+ *	checked once, then looked up there. senderlogin_map_text() loads a
  *	text map from memory, named name in diagnostics. A map is immutable
  *	once loaded: any number of threads may look up in it at once. It
  *	belongs to one configuration snapshot and is freed with it by
@@ -88,6 +89,7 @@
 #include <stdlib.h>
 #include <strings.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -96,8 +98,10 @@
 #include "util/linefile.h"
 #include "util/msg.h"
 #include "util/strset.h"
+#include "util/writeall.h"
 
 #define LOGIN_MAX	255	/* bytes of one login in a map */
+#define CDB_MAX		(1 << 30) /* bytes of a cdb file */
 #define SHOWN_MAX	256	/* bytes of an address or login in a text */
 
 struct senderlogin_val {
@@ -405,6 +409,65 @@ bad:
 	return -1;
 }
 
+/*
+ * A private, sealed copy of the file at path (a memfd): tinycdb maps its
+ * file, and a file truncated in place while mapped (cp over it, or an
+ * editor) would kill the process with SIGBUS at the next lookup. The copy
+ * cannot shrink. Returns its descriptor, or -1 with a reason in err.
+ */
+static int
+cdb_copy(const char *path, char *err, size_t errlen)
+{
+	char	buf[65536];
+	ssize_t	n;
+	off_t	total = 0;
+	int	fd, mfd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		errf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		return -1;
+	}
+	if ((mfd = memfd_create("sessguard-cdb", MFD_CLOEXEC
+	    | MFD_ALLOW_SEALING)) < 0) {
+		errf(err, errlen, "%s: memfd_create: %s", path,
+		    strerror(errno));
+		close(fd);
+		return -1;
+	}
+	for (;;) {
+		if ((n = read(fd, buf, sizeof(buf))) < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			errf(err, errlen, "%s: read: %s", path, strerror(errno));
+			goto bad;
+		}
+		if (n == 0)
+			break;
+		if ((total += n) > CDB_MAX) {
+			errf(err, errlen, "%s: larger than %d MiB", path,
+			    CDB_MAX >> 20);
+			goto bad;
+		}
+		if (write_buf(mfd, buf, (size_t)n, -1, NULL) < 0) {
+			errf(err, errlen, "%s: copy: %s", path,
+			    strerror(errno));
+			goto bad;
+		}
+	}
+	close(fd);
+	if (fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW
+	    | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
+		errf(err, errlen, "%s: seal: %s", path, strerror(errno));
+		close(mfd);
+		return -1;
+	}
+	return mfd;
+bad:
+	close(fd);
+	close(mfd);
+	return -1;
+}
+
 static struct senderlogin_map *
 map_cdb(const char *name, const char *path, char *err, size_t errlen)
 {
@@ -414,10 +477,8 @@ map_cdb(const char *name, const char *path, char *err, size_t errlen)
 		errf(err, errlen, "%s: out of memory", path);
 		return NULL;
 	}
-	if ((m->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		errf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+	if ((m->fd = cdb_copy(path, err, errlen)) < 0)
 		goto bad;
-	}
 	if (cdb_init(&m->cdb, m->fd) < 0) {
 		errf(err, errlen, "%s: not a cdb file (build it with cdb -c -m)",
 		    path);

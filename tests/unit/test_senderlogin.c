@@ -412,6 +412,51 @@ START_TEST(t_cdb_map)
 }
 END_TEST
 
+/*
+ * A cdb file rewritten in place (cp over it truncates it, then writes)
+ * while loaded: lookups go on with the map loaded, and the process lives
+ * (tinycdb maps its file: a mapped file cut short means SIGBUS).
+ */
+START_TEST(t_cdb_truncated)
+{
+	static char filler[2000][40];
+	const char *kv[2 * 2000 + 16];
+	char	path[256], spec[300], err[512] = "";
+	struct senderlogin_map *m;
+	struct senderlogin_result r;
+	size_t	i, n = 0;
+	int	fd;
+
+	/* pages of records, so that the hash tables lie past the first page */
+	for (i = 0; cdb_records[i]; i++)
+		kv[n++] = cdb_records[i];
+	for (i = 0; i < 2000; i++) {
+		snprintf(filler[i], sizeof(filler[i]), "user%zu@filler.example",
+		    i);
+		kv[n++] = filler[i];
+		kv[n++] = "filler";
+	}
+	kv[n] = NULL;
+	snprintf(path, sizeof(path), "%s/cut.cdb", tmpdir);
+	make_cdb(path, kv);
+	snprintf(spec, sizeof(spec), "cdb:%s", path);
+	m = senderlogin_map_load(spec, err, sizeof(err));
+	ck_assert_msg(m != NULL, "%s", err);
+	/* cut short as a copy over it half done: the header still there */
+	fd = open(path, O_WRONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, 4096), 0);
+	close(fd);
+	ck_assert_int_eq(senderlogin_check(m, STRICT, "Shared+x@EXAMPLE.org",
+	    "erin", &r), R);
+	ck_assert_str_eq(r.owners, "alice, BOB, carol");
+	senderlogin_map_free(m);
+	/* and the file cut short is refused at the next load, by name */
+	ck_assert_ptr_null(senderlogin_map_load(spec, err, sizeof(err)));
+	ck_assert_msg(strstr(err, path) != NULL, "%s", err);
+}
+END_TEST
+
 START_TEST(t_cdb_bad)
 {
 	static const char *const upper[] = {
@@ -631,6 +676,7 @@ senderlogin_suite(void)
 	tcase_add_test(tc, t_bad_lines);
 	tcase_add_test(tc, t_file_map);
 	tcase_add_test(tc, t_cdb_map);
+	tcase_add_test(tc, t_cdb_truncated);
 	tcase_add_test(tc, t_cdb_bad);
 	tcase_add_test(tc, t_cdb_tool);
 	tcase_add_test(tc, t_reply);
