@@ -37,14 +37,17 @@
  *	One decision checks every limit the recipient touches and counts it
  *	in all of them only if none refuses: a refused recipient costs
  *	nothing. In Redis that is one EVALSHA of one Lua script (SCRIPT
- *	below), each counter one key listed in KEYS, the arguments in ARGV;
- *	the keys of a login share the hash tag {login:NAME}. Time comes from
- *	this process's clock (milliseconds), passed to the script, so the
- *	clocks of the MTAs sharing a store should agree (NTP). The memory
- *	store runs the same algorithm under a mutex.
+ *	below), each counter one key listed in KEYS, the arguments in ARGV.
+ *	Every key carries the hash tag {rl}, so the keys of one decision (a
+ *	login's and its client's) share one slot and the script also runs on
+ *	a Redis Cluster. Time comes from this process's clock (milliseconds),
+ *	passed to the script, so the clocks of the MTAs sharing a store should
+ *	agree (NTP). The memory store runs the same algorithm under a mutex.
  *
- *	Store keys: sg:{login:NAME}:rcpt, sg:{login:NAME}:msg,
- *	sg:{login:NAME}:clients, sg:{client:ADDR}:rcpt. NAME is the SASL
+ *	Store keys: sg:{rl}:login:NAME:rcpt, sg:{rl}:login:NAME:msg (GCRA:
+ *	a string, the TAT in microseconds, negative once refused),
+ *	sg:{rl}:login:NAME:clients (a sorted set: address -> last seen, ms),
+ *	sg:{rl}:client:ADDR:rcpt. NAME is the SASL
  *	login in lower case (a case-insensitive backend must not give an
  *	account N logins), cut at RL_LOGIN_MAX bytes; ADDR the address in
  *	canonical text form.
@@ -115,67 +118,87 @@
 #define MEM_BUCKETS	4096
 #define RETRY_MS	1000	/* a down store is tried again after this */
 #define NSPEC		4
-#define RKEY_MAX	(RL_KEY_MAX + 16)
+#define RKEY_PREFIX	"sg:{rl}:"	/* one hash tag: one Cluster slot */
+#define RKEY_MAX	(RL_KEY_MAX + 24)
 
 /* Keep in step with mem_decide() below. */
 static const char SCRIPT[] =
 "-- sessguard rate limits: check every limit, count in all only if none\n"
-"-- refuses. KEYS[i]: counter i. ARGV[1]: now (ms); then per counter\n"
-"-- kind (g: GCRA, d: distinct members), max, period (ms), member.\n"
-"-- Every redis.call costs: read what is needed, write what changed.\n"
+"-- refuses. Every key carries the hash tag {rl}: one slot, so the script\n"
+"-- runs on a Redis Cluster too. KEYS[i]: counter i. ARGV[1]: now (us),\n"
+"-- ARGV[2]: now (ms), ARGV[3]: the client address (the member of 'd');\n"
+"-- then per counter, from ARGV[4i]: kind and three numbers.\n"
+"--   g (GCRA, a string: the TAT in us, negative once refused): emission\n"
+"--     interval (us), tolerance = the period (us), TTL (ms);\n"
+"--   d (distinct members, a sorted set scored by last sight in ms; '!' at\n"
+"--     +inf once refused): max, the oldest score that counts, TTL (ms).\n"
+"-- A redis.call costs far more than Lua: 8 in the common case.\n"
 "local now = tonumber(ARGV[1])\n"
 "local over, first = 0, 0\n"
-"local counts, nxt, mark = {}, {}, {}\n"
+"local out, gk, mark, tat, fresh = {0, 0}, {}, {}, {}, {}\n"
 "for i = 1, #KEYS do\n"
-"  local b = 1 + (i - 1) * 4\n"
-"  local k, kind = KEYS[i], ARGV[b + 1]\n"
-"  local max, period = tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])\n"
-"  if kind == 'g' then\n"
-"    local e = period / max\n"
-"    local h = redis.call('HMGET', k, 't', 'o')\n"
-"    mark[i] = h[2]\n"
-"    local tat = tonumber(h[1]) or now\n"
-"    if tat < now then tat = now end\n"
-"    if tat + e - now > period + 0.01 then\n"
-"      counts[i] = math.ceil((tat - now - 0.01) / e)\n"
+"  if ARGV[i * 4] == 'g' then gk[#gk + 1] = KEYS[i] end\n"
+"end\n"
+"local v = {}\n"
+"if #gk > 0 then v = redis.call('MGET', unpack(gk)) end\n"
+"local j = 0\n"
+"for i = 1, #KEYS do\n"
+"  local b = i * 4\n"
+"  if ARGV[b] == 'g' then\n"
+"    j = j + 1\n"
+"    local e, tau = tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2])\n"
+"    local t = tonumber(v[j]) or now\n"
+"    if t < 0 then t = -t; mark[i] = true end\n"
+"    if t < now then t = now end\n"
+"    if t + e - now > tau + 10 then\n"
+"      out[i + 2] = math.ceil((t - now - 10) / e)\n"
+"      tat[i] = t\n"
 "      if over == 0 then over = i end\n"
 "    else\n"
-"      nxt[i] = tat + e\n"
-"      counts[i] = math.ceil((tat + e - now - 0.01) / e)\n"
+"      tat[i] = t + e\n"
+"      out[i + 2] = math.ceil((t + e - now - 10) / e)\n"
 "    end\n"
 "  else\n"
-"    redis.call('ZREMRANGEBYSCORE', k, '-inf', now - period)\n"
-"    local card = redis.call('ZCARD', k)\n"
-"    if redis.call('ZSCORE', k, '!') then card = card - 1; mark[i] = true end\n"
-"    counts[i] = card\n"
-"    if card >= max and not redis.call('ZSCORE', k, ARGV[b + 4]) then\n"
-"      if over == 0 then over = i end\n"
+"    local k = KEYS[i]\n"
+"    local card = redis.call('ZCOUNT', k, ARGV[b + 2], '(inf')\n"
+"    local sc = redis.call('ZMSCORE', k, ARGV[3], '!')\n"
+"    if sc[2] then mark[i] = true end\n"
+"    fresh[i] = not sc[1] or tonumber(sc[1]) < tonumber(ARGV[b + 2])\n"
+"    out[i + 2] = card\n"
+"    if fresh[i] and card >= tonumber(ARGV[b + 1]) and over == 0 then\n"
+"      over = i\n"
 "    end\n"
 "  end\n"
 "end\n"
 "if over > 0 then\n"
-"  if ARGV[1 + (over - 1) * 4 + 1] == 'g' then\n"
-"    first = redis.call('HSETNX', KEYS[over], 'o', '1')\n"
+"  if ARGV[over * 4] == 'g' then\n"
+"    if not mark[over] then\n"
+"      first = 1\n"
+"      redis.call('SET', KEYS[over], string.format('%d', -tat[over] - 0.5),\n"
+"        'KEEPTTL')\n"
+"    end\n"
 "  else\n"
 "    first = redis.call('ZADD', KEYS[over], 'NX', 'inf', '!')\n"
 "  end\n"
 "else\n"
 "  for i = 1, #KEYS do\n"
-"    local b = 1 + (i - 1) * 4\n"
+"    local b = i * 4\n"
 "    local k = KEYS[i]\n"
-"    if ARGV[b + 1] == 'g' then\n"
-"      redis.call('HSET', k, 't', string.format('%.3f', nxt[i]))\n"
-"      if mark[i] then redis.call('HDEL', k, 'o') end\n"
-"      redis.call('PEXPIRE', k, math.ceil(nxt[i] - now) + 1)\n"
+"    if ARGV[b] == 'g' then\n"
+"      redis.call('SET', k, string.format('%d', tat[i] + 0.5), 'PX',\n"
+"        ARGV[b + 3])\n"
 "    else\n"
-"      counts[i] = counts[i] + redis.call('ZADD', k, ARGV[1], ARGV[b + 4])\n"
+"      redis.call('ZADD', k, ARGV[2], ARGV[3])\n"
+"      if fresh[i] then\n"
+"        out[i + 2] = out[i + 2] + 1\n"
+"        redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. ARGV[b + 2])\n"
+"      end\n"
 "      if mark[i] then redis.call('ZREM', k, '!') end\n"
 "      redis.call('PEXPIRE', k, ARGV[b + 3])\n"
 "    end\n"
 "  end\n"
 "end\n"
-"local out = {over, first}\n"
-"for i = 1, #KEYS do out[i + 2] = counts[i] end\n"
+"out[1], out[2] = over, first\n"
 "return out\n";
 
 /* One limit a recipient touches. */
@@ -518,7 +541,7 @@ spec_add(struct spec *sp, size_t *n, int kind, const char *name,
 	s->kind = kind;
 	s->name = name;
 	s->key = key;
-	snprintf(s->rkey, sizeof(s->rkey), "sg:{%s}:%s", key, suffix);
+	snprintf(s->rkey, sizeof(s->rkey), RKEY_PREFIX "%s:%s", key, suffix);
 	s->max = rate->max;
 	s->period_s = rate->period_s;
 	s->member = member;
@@ -537,18 +560,21 @@ rkey_parse(const char *rkey, char *key, size_t keylen, const char **suffix)
 		{ "login:", "clients", "limit_login_clients" },
 		{ "client:", "rcpt", "limit_client_recipients" },
 	};
-	size_t	i, len = strlen(rkey), sl;
+	const size_t pl = sizeof(RKEY_PREFIX) - 1;
+	size_t	i, len = strlen(rkey), sl, kl;
 
-	if (strncmp(rkey, "sg:{", 4) != 0)
+	if (strncmp(rkey, RKEY_PREFIX, pl) != 0)
 		return NULL;
 	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
 		sl = strlen(map[i].suffix);
-		if (strncmp(rkey + 4, map[i].prefix, strlen(map[i].prefix)) != 0
-		    || len < 4 + sl + 2 + strlen(map[i].prefix)
+		kl = strlen(map[i].prefix);
+		if (len < pl + kl + 1 + 1 + sl
+		    || strncmp(rkey + pl, map[i].prefix, kl) != 0
 		    || strcmp(rkey + len - sl, map[i].suffix) != 0
-		    || strncmp(rkey + len - sl - 2, "}:", 2) != 0)
+		    || rkey[len - sl - 1] != ':')
 			continue;
-		snprintf(key, keylen, "%.*s", (int)(len - sl - 2 - 4), rkey + 4);
+		snprintf(key, keylen, "%.*s", (int)(len - sl - 1 - pl),
+		    rkey + pl);
 		*suffix = map[i].suffix;
 		return map[i].name;
 	}
@@ -583,23 +609,48 @@ static int
 redis_decide(struct ratelimit *rl, struct spec *sp, size_t n, uint64_t now,
     int *over, int *first, char *err, size_t errlen)
 {
-	const char *keys[NSPEC], *args[1 + NSPEC * 4];
-	char	nums[1 + NSPEC * 2][24];
+	const char *keys[NSPEC], *args[3 + NSPEC * 4], *member = "";
+	char	nums[2 + NSPEC * 3][32];
 	long long out[2 + NSPEC];
-	size_t	i, na = 0;
+	unsigned long long period_ms;
+	size_t	i, na = 0, nn = 0;
 	int	got;
 
-	snprintf(nums[0], sizeof(nums[0]), "%llu", (unsigned long long)now);
-	args[na++] = nums[0];
+	/* the script's arguments: see its text */
+	snprintf(nums[nn], sizeof(nums[0]), "%llu",
+	    (unsigned long long)now * 1000);
+	args[na++] = nums[nn++];
+	snprintf(nums[nn], sizeof(nums[0]), "%llu", (unsigned long long)now);
+	args[na++] = nums[nn++];
+	for (i = 0; i < n; i++)
+		if (sp[i].kind == 'd')
+			member = sp[i].member;
+	args[na++] = member;
 	for (i = 0; i < n; i++) {
 		keys[i] = sp[i].rkey;
-		args[na++] = sp[i].kind == 'g' ? "g" : "d";
-		snprintf(nums[1 + 2 * i], sizeof(nums[0]), "%lu", sp[i].max);
-		snprintf(nums[2 + 2 * i], sizeof(nums[0]), "%llu",
-		    (unsigned long long)sp[i].period_s * 1000);
-		args[na++] = nums[1 + 2 * i];
-		args[na++] = nums[2 + 2 * i];
-		args[na++] = sp[i].member ? sp[i].member : "";
+		period_ms = (unsigned long long)sp[i].period_s * 1000;
+		if (sp[i].kind == 'g') {
+			args[na++] = "g";
+			snprintf(nums[nn], sizeof(nums[0]), "%.17g",
+			    gcra_e(&sp[i]) * 1000.0);
+			args[na++] = nums[nn++];
+			snprintf(nums[nn], sizeof(nums[0]), "%llu",
+			    period_ms * 1000);
+			args[na++] = nums[nn++];
+			snprintf(nums[nn], sizeof(nums[0]), "%llu",
+			    period_ms + 1);
+			args[na++] = nums[nn++];
+		} else {
+			args[na++] = "d";
+			snprintf(nums[nn], sizeof(nums[0]), "%lu", sp[i].max);
+			args[na++] = nums[nn++];
+			/* a member seen at s counts while s + period > now */
+			snprintf(nums[nn], sizeof(nums[0]), "%lld",
+			    (long long)now - (long long)period_ms + 1);
+			args[na++] = nums[nn++];
+			snprintf(nums[nn], sizeof(nums[0]), "%llu", period_ms);
+			args[na++] = nums[nn++];
+		}
 	}
 	got = rl_redis_eval(rl->redis, SCRIPT, n, keys, na, args, out,
 	    sizeof(out) / sizeof(out[0]), err, errlen);
@@ -829,11 +880,22 @@ redis_list(struct ratelimit *rl, struct lister *ls, uint64_t now, char *err,
 	unsigned long count;
 	size_t	i;
 
+	/*
+	 * SCAN names no key, so a Cluster node never redirects it: ask for
+	 * a key of the slot first, and a node that does not serve it
+	 * answers MOVED, which the store follows.
+	 */
+	argv[0] = "EXISTS";
+	argv[1] = RKEY_PREFIX;
+	if ((r = rl_redis_command(rl->redis, 2, argv, NULL, err, errlen))
+	    == NULL)
+		return -1;
+	rl_redis_reply_free(r);
 	do {
 		argv[0] = "SCAN";
 		argv[1] = cursor;
 		argv[2] = "MATCH";
-		argv[3] = "sg:{*";
+		argv[3] = RKEY_PREFIX "*";
 		argv[4] = "COUNT";
 		argv[5] = "1000";
 		if ((scan = rl_redis_command(rl->redis, 6, argv, NULL, err,
@@ -864,12 +926,11 @@ redis_list(struct ratelimit *rl, struct lister *ls, uint64_t now, char *err,
 				argv[2] = min;
 				argv[3] = "(+inf";
 			} else {
-				argv[0] = "HGET";
-				argv[2] = "t";
+				argv[0] = "GET";
 			}
 			argv[1] = r->str;
 			if ((r = rl_redis_command(rl->redis, argv[0][0] == 'Z'
-			    ? 4 : 3, argv, NULL, err, errlen)) == NULL) {
+			    ? 4 : 2, argv, NULL, err, errlen)) == NULL) {
 				rl_redis_reply_free(scan);
 				return -1;
 			}
@@ -877,7 +938,9 @@ redis_list(struct ratelimit *rl, struct lister *ls, uint64_t now, char *err,
 				count = r->integer < 0 ? 0
 				    : (unsigned long)r->integer;
 			else if (r->type == REDIS_REPLY_STRING)
-				count = count_g(strtod(r->str, NULL), now, rate);
+				/* us; negative once refused */
+				count = count_g(fabs(strtod(r->str, NULL))
+				    / 1000.0, now, rate);
 			else
 				count = 0;
 			rl_redis_reply_free(r);
@@ -932,7 +995,7 @@ ratelimit_reset(struct ratelimit *rl, const char *key, char *err,
 		return -1;
 	}
 	for (i = 0; i < ns; i++)
-		snprintf(rkeys[i], sizeof(rkeys[i]), "sg:{%s}:%s", norm,
+		snprintf(rkeys[i], sizeof(rkeys[i]), RKEY_PREFIX "%s:%s", norm,
 		    suffix[i]);
 	if (rl->redis) {
 		argv[0] = "DEL";

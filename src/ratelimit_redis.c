@@ -39,6 +39,16 @@
  *	connection, and the other idle contexts are closed too; a timeout is
  *	not retried, so a stopped server costs one timeout a command.
  *
+ *	Redis Cluster: every key of the rate limits lies in one slot (the
+ *	hash tag {rl}), so one node serves them all. A node that does not
+ *	answers MOVED SLOT HOST:PORT; the store then follows it: the idle
+ *	contexts are closed, new ones go to HOST:PORT (until the next
+ *	MOVED), and the command is sent again there, at most twice a call.
+ *	After a failover the configured node redirects to the new master
+ *	the same way; a node MOVED to that cannot be reached sends the next
+ *	connection to the configured node again. ASK (a slot being
+ *	migrated) is not followed: the call fails, as with any error reply.
+ *
  *	hiredis writes with write(2), not send(MSG_NOSIGNAL): the process
  *	must ignore SIGPIPE (libmilter does; ratelimit_create() makes sure).
  * DIAGNOSTICS
@@ -60,6 +70,8 @@
 #include "util/msg.h"
 
 #define RL_POOL_IDLE	16
+#define RL_MOVED_HOST	256	/* a host name, or an IPv6 address */
+#define RL_REDIRECTS	2	/* MOVED followed a call */
 
 struct rl_conn {
 	redisContext	*c;
@@ -77,6 +89,8 @@ struct rl_redis {
 	size_t		 nidle;
 	char		 sha[41];	/* of the script, "" until loaded */
 	const char	*sha_of;	/* the script that sha belongs to */
+	char		 moved_host[RL_MOVED_HOST]; /* "": not redirected */
+	int		 moved_port;
 };
 
 struct rl_redis *
@@ -149,12 +163,17 @@ rl_redis_reply_free(struct redisReply *reply)
 }
 
 static const char *
-where(const struct rl_redis *r, char *buf, size_t len)
+where(struct rl_redis *r, char *buf, size_t len)
 {
-	if (r->path)
-		snprintf(buf, len, "redis unix:%s", r->path);
+	pthread_mutex_lock(&r->lock);
+	if (r->moved_host[0])
+		snprintf(buf, len, "redis %.100s:%d (MOVED there)",
+		    r->moved_host, r->moved_port);
+	else if (r->path)
+		snprintf(buf, len, "redis unix:%.100s", r->path);
 	else
-		snprintf(buf, len, "redis %s:%d", r->host, r->port);
+		snprintf(buf, len, "redis %.100s:%d", r->host, r->port);
+	pthread_mutex_unlock(&r->lock);
 	return buf;
 }
 
@@ -164,10 +183,18 @@ conn_open(struct rl_redis *r, char *err, size_t errlen)
 {
 	redisContext *c;
 	redisReply *reply;
-	char	w[160];
+	char	w[160], host[RL_MOVED_HOST];
+	int	port;
 
-	c = r->path ? redisConnectUnixWithTimeout(r->path, r->tv)
-	    : redisConnectWithTimeout(r->host, r->port, r->tv);
+	pthread_mutex_lock(&r->lock);
+	memcpy(host, r->moved_host, sizeof(host));
+	port = r->moved_port;
+	pthread_mutex_unlock(&r->lock);
+	if (host[0])
+		c = redisConnectWithTimeout(host, port, r->tv);
+	else
+		c = r->path ? redisConnectUnixWithTimeout(r->path, r->tv)
+		    : redisConnectWithTimeout(r->host, r->port, r->tv);
 	if (c == NULL) {
 		errf(err, errlen, "%s: out of memory", where(r, w, sizeof(w)));
 		return NULL;
@@ -176,6 +203,14 @@ conn_open(struct rl_redis *r, char *err, size_t errlen)
 		errf(err, errlen, "%s: connect: %s", where(r, w, sizeof(w)),
 		    c->errstr);
 		redisFree(c);
+		/* the node MOVED to is gone: ask the configured one again */
+		if (host[0]) {
+			pthread_mutex_lock(&r->lock);
+			if (strcmp(r->moved_host, host) == 0
+			    && r->moved_port == port)
+				r->moved_host[0] = '\0';
+			pthread_mutex_unlock(&r->lock);
+		}
 		return NULL;
 	}
 	if (redisSetTimeout(c, r->tv) != REDIS_OK) {
@@ -264,6 +299,56 @@ conn_closed(const redisContext *c, int saved_errno)
 {
 	return c->err == REDIS_ERR_EOF || (c->err == REDIS_ERR_IO
 	    && (saved_errno == EPIPE || saved_errno == ECONNRESET));
+}
+
+/*
+ * A Cluster node's "MOVED SLOT HOST:PORT": new connections go to
+ * HOST:PORT and the idle ones are closed. 1 when msg is a MOVED that
+ * could be followed; 0 otherwise. The reply comes from the network:
+ * HOST must be a plain host name or address, PORT a port. An empty
+ * HOST (Redis: the node's address is unknown) means the same host.
+ */
+static int
+follow_moved(struct rl_redis *r, const char *msg)
+{
+	const char *p, *colon;
+	char	host[RL_MOVED_HOST];
+	size_t	hl, i;
+	long	port;
+	char	*end;
+
+	if (strncmp(msg, "MOVED ", 6) != 0)
+		return 0;
+	p = msg + 6;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	if (p == msg + 6 || *p++ != ' ' || (colon = strrchr(p, ':')) == NULL)
+		return 0;
+	port = strtol(colon + 1, &end, 10);
+	if (*end != '\0' || end == colon + 1 || port < 1 || port > 65535)
+		return 0;
+	hl = (size_t)(colon - p);
+	if (hl >= sizeof(host))
+		return 0;
+	for (i = 0; i < hl; i++)
+		if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A'
+		    && p[i] <= 'Z') || (p[i] >= '0' && p[i] <= '9')
+		    || p[i] == '.' || p[i] == ':' || p[i] == '-'
+		    || p[i] == '_'))
+			return 0;
+	memcpy(host, p, hl);
+	host[hl] = '\0';
+	if (hl == 0) {
+		if (r->host == NULL)	/* a unix socket: no host to reuse */
+			return 0;
+		snprintf(host, sizeof(host), "%s", r->host);
+	}
+	pthread_mutex_lock(&r->lock);
+	memcpy(r->moved_host, host, sizeof(host));
+	r->moved_port = (int)port;
+	pthread_mutex_unlock(&r->lock);
+	pool_flush(r);
+	return 1;
 }
 
 /* Appends the decimal digits of v at p; returns the end. */
@@ -370,18 +455,20 @@ script_load(struct rl_redis *r, redisContext *c, const char *script,
 /*
  * EVALSHA on c, loading the script first or after NOSCRIPT. Returns the
  * reply; NULL with *failed = 1 when the connection failed, or with
- * *failed = 0 and err set when Redis answered an error.
+ * *failed = 0 and err set when Redis answered an error (*moved = 1: a
+ * MOVED that the store now follows).
  */
 static redisReply *
 eval_on(struct rl_redis *r, redisContext *c, const char *script,
-    int argc, const char **argv, int *saved_errno, int *failed, char *err,
-    size_t errlen)
+    int argc, const char **argv, int *saved_errno, int *failed, int *moved,
+    char *err, size_t errlen)
 {
 	redisReply *reply;
 	char	sha[41], w[160];
 	int	rc, tries;
 
 	*failed = 0;
+	*moved = 0;
 	/* load if unknown, EVALSHA, on NOSCRIPT load again, EVALSHA */
 	for (tries = 0; tries < 4; tries++) {
 		pthread_mutex_lock(&r->lock);
@@ -413,8 +500,9 @@ eval_on(struct rl_redis *r, redisContext *c, const char *script,
 			continue;
 		}
 		if (reply->type == REDIS_REPLY_ERROR) {
-			errf(err, errlen, "%s: EVALSHA: %s",
+			errf(err, errlen, "%s: EVALSHA: %.200s",
 			    where(r, w, sizeof(w)), reply->str);
+			*moved = follow_moved(r, reply->str);
 			freeReplyObject(reply);
 			return NULL;
 		}
@@ -435,7 +523,8 @@ rl_redis_eval(struct rl_redis *r, const char *script, size_t nkeys,
 	redisContext *c;
 	redisReply *reply = NULL;
 	size_t	i;
-	int	argc = 0, pooled, saved_errno = 0, failed, attempt;
+	int	argc = 0, pooled, saved_errno = 0, failed, moved, attempt;
+	int	redirects = 0;
 
 	if (nkeys > 16 || nargs > 32) {
 		errf(err, errlen, "too many keys or arguments");
@@ -453,7 +542,12 @@ rl_redis_eval(struct rl_redis *r, const char *script, size_t nkeys,
 		if ((c = conn_get(r, &pooled, err, errlen)) == NULL)
 			return -1;
 		reply = eval_on(r, c, script, argc, argv, &saved_errno,
-		    &failed, err, errlen);
+		    &failed, &moved, err, errlen);
+		if (moved && redirects++ < RL_REDIRECTS) {
+			redisFree(c);	/* a connection to the old node */
+			attempt--;
+			continue;
+		}
 		if (reply || !failed) {
 			conn_put(r, c);
 			break;
@@ -501,13 +595,22 @@ rl_redis_command(struct rl_redis *r, int argc, const char **argv,
 	redisContext *c;
 	redisReply *reply;
 	char	w[160];
-	int	pooled, saved_errno, attempt;
+	int	pooled, saved_errno, attempt, redirects = 0;
 
 	for (attempt = 0; attempt < 2; attempt++) {
 		if ((c = conn_get(r, &pooled, err, errlen)) == NULL)
 			return NULL;
 		if ((reply = conn_command(c, argc, argv, lens, &saved_errno))
 		    != NULL) {
+			if (reply->type == REDIS_REPLY_ERROR
+			    && redirects < RL_REDIRECTS
+			    && follow_moved(r, reply->str)) {
+				redirects++;
+				freeReplyObject(reply);
+				redisFree(c);
+				attempt--;
+				continue;
+			}
 			conn_put(r, c);
 			if (reply->type == REDIS_REPLY_ERROR) {
 				errf(err, errlen, "%s: %s: %s",

@@ -88,16 +88,19 @@ limit_store = redis:unix:$sock
 EOF
 
 # Counters as the engine writes them: a GCRA counter holds its theoretical
-# arrival time t (ms); 10/1h has an emission interval of 360000 ms, so
-# t = now + n * 360000 means n in the window.
+# arrival time t in microseconds (negative once a recipient was refused);
+# 10/1h has an emission interval of 360000 ms, so t = now + n * 360000 ms
+# means n in the window.
 now=$(date +%s%3N)
 e=360000
-r HSET 'sg:{login:alice}:rcpt' t $((now + 10 * e))
-r HSET 'sg:{login:bob}:rcpt' t $((now + 8 * e))
-r HSET 'sg:{login:dave}:rcpt' t $((now + 2 * e))
-r HSET 'sg:{client:192.0.2.7}:rcpt' t $((now + 9 * e))
-r HSET "$(printf 'sg:{login:ev\til}:rcpt')" t $((now + 10 * e))
-r ZADD 'sg:{login:carol}:clients' "$now" 192.0.2.1 "$now" 192.0.2.2 inf '!'
+r SET 'sg:{rl}:login:alice:rcpt' -$(((now + 10 * e) * 1000))
+r SET 'sg:{rl}:login:bob:rcpt' $(((now + 8 * e) * 1000))
+r SET 'sg:{rl}:login:dave:rcpt' $(((now + 2 * e) * 1000))
+r SET 'sg:{rl}:client:192.0.2.7:rcpt' $(((now + 9 * e) * 1000))
+r SET "$(printf 'sg:{rl}:login:ev\til:rcpt')" $(((now + 10 * e) * 1000))
+r ZADD 'sg:{rl}:login:carol:clients' "$now" 192.0.2.1 "$now" 192.0.2.2 inf '!'
+# a counter of sessguard 0.x (a hash, other key names): not ours any more
+r HSET 'sg:{login:zed}:rcpt' t $((now + 10 * e))
 r SET 'other:app' 1
 
 run "-L lists a login over its limit" 0 "$(printf '^login:alice\tlimit_login_recipients\t10/10\t3600s\tover$')" -- -c "$dir/c.conf" -L
@@ -107,6 +110,7 @@ has "-L lists distinct clients (the marker not counted)" "$(printf '^login:carol
 has "-L escapes a control character in a login" '^login:ev\\x09il	'
 lacks "-L leaves out a login at 20%" "login:dave"
 lacks "-L leaves out other keys" "other"
+lacks "-L leaves out the old key layout" "zed"
 if [ "$(wc -l < "$dir/out")" -eq 5 ]; then ok "-L: five lines"; else bad "-L: $(wc -l < "$dir/out") lines"; fi
 
 run "-R login (any case)" 0 "^login:ALICE: 1 counter removed" -- -c "$dir/c.conf" -R login:ALICE
