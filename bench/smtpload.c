@@ -3,7 +3,8 @@
  *	smtpload - ESMTP load generator for the Postfix benchmark
  * SYNOPSIS
  *	smtpload [-s sessions] [-m messages] [-l length] [-r rcpts]
- *	    [-f from] [-t to] [-M helo-name] [-T timeout-s] host:port
+ *	    [-f from] [-t to] [-M helo-name] [-T timeout-s]
+ *	    [-a user:password [-U users]] host:port
  * DESCRIPTION
  *	smtp-source's load with ESMTP: smtp-source (Postfix 3.7) says HELO,
  *	so a milter behind Postfix never sees an ESMTP session. smtpload
@@ -13,8 +14,18 @@
  *	2to, ... as smtp-source -r names them), DATA with a few headers and
  *	length bytes of body in lines of 78 octets, QUIT. No pipelining.
  *
- *	Every reply code is checked (220, 250, 250 for each RCPT, 354, 250,
- *	221); a message counts as sent when the server accepted its DATA.
+ *	With -a, every session authenticates after EHLO with AUTH PLAIN and
+ *	its initial response, base64 of "\0user\0password" (one round trip;
+ *	the server must answer 235), so that its relay recipients are those
+ *	of an authenticated session. The user part may hold one "%d": with
+ *	-U users, message number i (0, 1, ...) logs in as that user with
+ *	%d replaced by i modulo users (-a 'user%d:secret' -U 100: user0 ..
+ *	user99, cycled, all with the password secret); without -U, %d is 0.
+ *	The password is everything after the first ':', the same for all.
+ *
+ *	Every reply code is checked (220, 250, 235 for AUTH, 250 for each
+ *	RCPT, 354, 250, 221); a message counts as sent when the server
+ *	accepted its DATA.
  *	At the end one line:
  *	RESULT messages=N ok=N errors=N elapsed_s=S messages_per_s=R
  * DIAGNOSTICS
@@ -23,6 +34,7 @@
  */
 #include <errno.h>
 #include <netdb.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -46,6 +58,11 @@ static const char *opt_helo = "client.test";
 static int opt_sessions = 8, opt_rcpts = 2, opt_timeout = 60;
 static long opt_messages = 100;
 static size_t opt_length = 10240;
+static const char *opt_user;	/* -a: before the ':'; may hold one %d */
+static const char *opt_pass;	/* -a: after the ':' */
+static int opt_users = 1;	/* -U */
+
+#define AUTH_MAX	256	/* user and password, each */
 
 static char *message;		/* headers, body, "." line */
 static size_t message_len;
@@ -158,8 +175,34 @@ dial(void)
 	return fd;
 }
 
+/* "AUTH PLAIN base64(\0user\0password)\r\n" for message n, into cmd. */
+static void
+auth_command(long n, char *cmd, size_t cmdlen)
+{
+	unsigned char plain[2 * AUTH_MAX + 16];
+	const char *pct = strstr(opt_user, "%d");
+	size_t	len, plen = strlen(opt_pass);
+	int	k;
+
+	plain[0] = '\0';
+	if (pct)
+		len = 1 + (size_t)snprintf((char *)plain + 1, sizeof(plain) - 1,
+		    "%.*s%ld%s", (int)(pct - opt_user), opt_user,
+		    n % opt_users, pct + 2);
+	else
+		len = 1 + (size_t)snprintf((char *)plain + 1, sizeof(plain) - 1,
+		    "%s", opt_user);
+	plain[len++] = '\0';
+	memcpy(plain + len, opt_pass, plen);
+	len += plen;
+	/* 11 + 4 * ceil(len / 3) + 3 bytes: cmd holds 1200 */
+	k = snprintf(cmd, cmdlen, "AUTH PLAIN ");
+	k += EVP_EncodeBlock((unsigned char *)cmd + k, plain, (int)len);
+	snprintf(cmd + k, cmdlen - (size_t)k, "\r\n");
+}
+
 static int
-one_message(void)
+one_message(long n)
 {
 	struct conn c;
 	char	cmd[1200];
@@ -174,6 +217,11 @@ one_message(void)
 	if (command(&c, NULL, 220, "greeting") < 0
 	    || command(&c, cmd, 250, "EHLO") < 0)
 		goto out;
+	if (opt_user) {
+		auth_command(n, cmd, sizeof(cmd));
+		if (command(&c, cmd, 235, "AUTH") < 0)
+			goto out;
+	}
 	snprintf(cmd, sizeof(cmd), "MAIL FROM:<%s>\r\n", opt_from);
 	if (command(&c, cmd, 250, "MAIL") < 0)
 		goto out;
@@ -204,9 +252,11 @@ out:
 static void *
 session_main(void *arg)
 {
+	long	n;
+
 	(void)arg;
-	while (atomic_fetch_add(&next_msg, 1) < opt_messages) {
-		if (one_message() == 0)
+	while ((n = atomic_fetch_add(&next_msg, 1)) < opt_messages) {
+		if (one_message(n) == 0)
 			atomic_fetch_add(&ok_msgs, 1);
 		else
 			atomic_fetch_add(&err_msgs, 1);
@@ -243,7 +293,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: smtpload [-s sessions] [-m messages] "
 	    "[-l length] [-r rcpts] [-f from] [-t to] [-M helo] [-T secs] "
-	    "host:port\n");
+	    "[-a user:password [-U users]] host:port\n");
 	exit(2);
 }
 
@@ -252,11 +302,12 @@ main(int argc, char **argv)
 {
 	struct timespec t0, t1;
 	pthread_t *th;
-	char	*colon;
+	char	*colon, *auth = NULL;
+	const char *pct;
 	double	secs;
 	int	ch, i;
 
-	while ((ch = getopt(argc, argv, "s:m:l:r:f:t:M:T:")) != -1) {
+	while ((ch = getopt(argc, argv, "s:m:l:r:f:t:M:T:a:U:")) != -1) {
 		switch (ch) {
 		case 's': opt_sessions = atoi(optarg); break;
 		case 'm': opt_messages = atol(optarg); break;
@@ -266,11 +317,29 @@ main(int argc, char **argv)
 		case 't': opt_to = optarg; break;
 		case 'M': opt_helo = optarg; break;
 		case 'T': opt_timeout = atoi(optarg); break;
+		case 'a': auth = optarg; break;
+		case 'U': opt_users = atoi(optarg); break;
 		default: usage();
 		}
 	}
 	if (optind != argc - 1 || opt_sessions < 1 || opt_messages < 1
 	    || opt_rcpts < 1 || opt_rcpts > 1000)
+		usage();
+	if (auth) {
+		/* user:password; the user holds at most one %d, no other % */
+		if ((colon = strchr(auth, ':')) == NULL || colon == auth)
+			usage();
+		*colon = '\0';
+		opt_user = auth;
+		opt_pass = colon + 1;
+		pct = strstr(opt_user, "%d");
+		if (strlen(opt_user) > AUTH_MAX - 16
+		    || strlen(opt_pass) > AUTH_MAX
+		    || (strchr(opt_user, '%') && strchr(opt_user, '%') != pct)
+		    || (pct && strchr(pct + 1, '%')))
+			usage();
+	}
+	if (opt_users < 1)
 		usage();
 	opt_host = argv[optind];
 	if ((colon = strrchr(argv[optind], ':')) == NULL)
