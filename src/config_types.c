@@ -929,6 +929,12 @@ set_rate(struct sg_config *cfg, const struct cfg_key *k, const char *v,
 	}
 	if (p[1] != '\0' || count < 1 || count > RATE_MAX_PERIOD / unit)
 		goto bad;
+	/* the counters keep time in microseconds */
+	if (n > count * unit * 1000000UL) {
+		errf(err, errlen, "'%s': more than one a microsecond, which the "
+		    "counters (kept in microseconds) cannot tell apart", v);
+		return -1;
+	}
 	r.max = n;
 	r.period_s = count * unit;
 done:

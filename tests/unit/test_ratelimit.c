@@ -170,6 +170,11 @@ START_TEST(t_config_keys)
 	load_bad("limit_login_recipients = 10/0m\n", "expected N/PERIOD");
 	load_bad("limit_login_recipients = 10/1hh\n", "expected N/PERIOD");
 	load_bad("limit_login_recipients = 10/367d\n", "expected N/PERIOD");
+	load_bad("limit_login_recipients = 1000001/1s\n",
+	    "more than one a microsecond");
+	cfg = load("limit_login_recipients = 1000000/1s\n");
+	ck_assert_uint_eq(cfg->limit_login_recipients.max, 1000000);
+	config_free(cfg);
 	load_bad("limit_exempt = 10.0.0.1/8\n", "limit_exempt: '10.0.0.1/8'");
 	load_bad("limit_store = redis\n", "expected memory, redis:unix");
 	load_bad("limit_store = redis:unix:relative\n", "redis:unix:/absolute");
