@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -998,6 +999,111 @@ START_TEST(t_redis_cluster_moved)
 }
 END_TEST
 
+/*
+ * A MOVED answer comes from the network: a fake node that loads any
+ * script and answers every other command with the error given. What is
+ * no plain HOST:PORT is not followed: the decision fails with the reply
+ * in its reason, and the store keeps its address.
+ */
+struct fake_node {
+	int	 lfd;
+	const char *answer;
+	pthread_t th;
+};
+
+static void *
+fake_serve(void *arg)
+{
+	struct fake_node *f = arg;
+	char	buf[8192];
+	const char *sha = "$40\r\n0123456789012345678901234567890123456789\r\n";
+	ssize_t	n;
+	int	fd;
+
+	while ((fd = accept(f->lfd, NULL, NULL)) >= 0) {
+		/* one command a read: hiredis writes each in one write(2) */
+		while ((n = read(fd, buf, sizeof(buf) - 1)) > 0) {
+			buf[n] = '\0';
+			if (strstr(buf, "SCRIPT") != NULL)
+				(void)!write(fd, sha, strlen(sha));
+			else
+				(void)!write(fd, f->answer, strlen(f->answer));
+		}
+		close(fd);
+	}
+	return NULL;
+}
+
+START_TEST(t_redis_moved_hostile)
+{
+	static const char *const bad[] = {
+		"-MOVED 1 evil;host:6379\r\n",	/* not a host name */
+		"-MOVED 1 127.0.0.1:0\r\n",		/* no port */
+		"-MOVED 1 127.0.0.1:65536\r\n",
+		"-MOVED 1 127.0.0.1:80x\r\n",
+		"-MOVED 1 127.0.0.1\r\n",		/* no port at all */
+		"-MOVED x 127.0.0.1:6379\r\n",	/* no slot */
+		"-MOVED 1 :6379\r\n",		/* same host: a unix socket has none */
+		"-ASK 1 127.0.0.1:6379\r\n",	/* not followed */
+	};
+	struct fake_node f;
+	struct sockaddr_un sun;
+	struct sg_config *cfg;
+	struct ratelimit *rl;
+	struct rl_result res;
+	char	path[300], text[500], longmoved[700];
+	size_t	i;
+
+	snprintf(path, sizeof(path), "%s/fake.sock", tmpdir);
+	unlink(path);
+	f.lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	ck_assert_int_ge(f.lfd, 0);
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	ck_assert_uint_lt(strlen(path), sizeof(sun.sun_path));
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	ck_assert_int_eq(bind(f.lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	ck_assert_int_eq(listen(f.lfd, 16), 0);
+	f.answer = bad[0];
+	ck_assert_int_eq(pthread_create(&f.th, NULL, fake_serve, &f), 0);
+	snprintf(text, sizeof(text), "limit_login_recipients = 10/1h\n"
+	    "limit_store = redis:unix:%s\n", path);
+	cfg = load(text);
+	for (i = 0; i <= sizeof(bad) / sizeof(bad[0]); i++) {
+		if (i == sizeof(bad) / sizeof(bad[0])) {
+			/* a host name of 600 bytes */
+			memset(longmoved, 'a', sizeof(longmoved));
+			memcpy(longmoved, "-MOVED 1 ", 9);
+			snprintf(longmoved + 609, sizeof(longmoved) - 609,
+			    ":6379\r\n");
+			f.answer = longmoved;
+		} else
+			f.answer = bad[i];
+		rl = engine(cfg);
+		fake_now = real_ms();
+		res = check(rl, cfg, "alice", NULL, 0);
+		ck_assert_int_eq(res.verdict, RL_UNAVAILABLE);
+		ck_assert_msg(strstr(res.store_error, f.answer[1] == 'A'
+		    ? "ASK" : "MOVED") != NULL && strstr(res.store_error,
+		    "(MOVED there)") == NULL, "%zu: %s", i, res.store_error);
+		ratelimit_free(rl);
+	}
+	/* a plain HOST:PORT is followed, there nobody answers */
+	f.answer = "-MOVED 7 127.0.0.1:1\r\n";
+	rl = engine(cfg);
+	fake_now = real_ms();
+	res = check(rl, cfg, "alice", NULL, 0);
+	ck_assert_int_eq(res.verdict, RL_UNAVAILABLE);
+	ck_assert_msg(strstr(res.store_error, "127.0.0.1:1 (MOVED there)")
+	    != NULL, "%s", res.store_error);
+	ratelimit_free(rl);
+	config_free(cfg);
+	shutdown(f.lfd, SHUT_RDWR);
+	close(f.lfd);
+	pthread_join(f.th, NULL);
+}
+END_TEST
+
 /* Two MTAs, one store: half the limit through each, then refused. */
 START_TEST(t_redis_shared)
 {
@@ -1359,6 +1465,7 @@ ratelimit_suite(void)
 	tcase_add_test(tr, t_redis_cost);
 	tcase_add_test(tr, t_redis_cluster);
 	tcase_add_test(tr, t_redis_cluster_moved);
+	tcase_add_test(tr, t_redis_moved_hostile);
 	tcase_add_test(tr, t_redis_shared);
 	tcase_add_test(tr, t_redis_killed);
 	tcase_add_test(tr, t_redis_noscript);
