@@ -43,7 +43,9 @@
  *	hash tag {rl}), so one node serves them all. A node that does not
  *	answers MOVED SLOT HOST:PORT; the store then follows it: the idle
  *	contexts are closed, new ones go to HOST:PORT (until the next
- *	MOVED), and the command is sent again there, at most twice a call.
+ *	MOVED), and the command is sent again there, at most twice a call;
+ *	a context in use meanwhile is closed, not pooled, when it comes back
+ *	(each context carries the generation of the target it went to).
  *	After a failover the configured node redirects to the new master
  *	the same way; a node MOVED to that cannot be reached sends the next
  *	connection to the configured node again. ASK (a slot being
@@ -75,6 +77,7 @@
 
 struct rl_conn {
 	redisContext	*c;
+	unsigned	 gen;		/* of the target it was opened to */
 	struct rl_conn	*next;
 };
 
@@ -91,6 +94,7 @@ struct rl_redis {
 	const char	*sha_of;	/* the script that sha belongs to */
 	char		 moved_host[RL_MOVED_HOST]; /* "": not redirected */
 	int		 moved_port;
+	unsigned	 gen;		/* changes with the target */
 };
 
 struct rl_redis *
@@ -177,9 +181,12 @@ where(struct rl_redis *r, char *buf, size_t len)
 	return buf;
 }
 
-/* A new connection, authenticated; NULL with a reason in err. */
+/*
+ * A new connection, authenticated; NULL with a reason in err. *gen: the
+ * generation of the target it went to.
+ */
 static redisContext *
-conn_open(struct rl_redis *r, char *err, size_t errlen)
+conn_open(struct rl_redis *r, unsigned *gen, char *err, size_t errlen)
 {
 	redisContext *c;
 	redisReply *reply;
@@ -189,6 +196,7 @@ conn_open(struct rl_redis *r, char *err, size_t errlen)
 	pthread_mutex_lock(&r->lock);
 	memcpy(host, r->moved_host, sizeof(host));
 	port = r->moved_port;
+	*gen = r->gen;
 	pthread_mutex_unlock(&r->lock);
 	if (host[0])
 		c = redisConnectWithTimeout(host, port, r->tv);
@@ -207,8 +215,10 @@ conn_open(struct rl_redis *r, char *err, size_t errlen)
 		if (host[0]) {
 			pthread_mutex_lock(&r->lock);
 			if (strcmp(r->moved_host, host) == 0
-			    && r->moved_port == port)
+			    && r->moved_port == port) {
 				r->moved_host[0] = '\0';
+				r->gen++;
+			}
 			pthread_mutex_unlock(&r->lock);
 		}
 		return NULL;
@@ -234,9 +244,13 @@ conn_open(struct rl_redis *r, char *err, size_t errlen)
 	return c;
 }
 
-/* An idle context from the pool, or a new one; *pooled says which. */
+/*
+ * An idle context from the pool, or a new one; *pooled says which, *gen
+ * is the generation of its target.
+ */
 static redisContext *
-conn_get(struct rl_redis *r, int *pooled, char *err, size_t errlen)
+conn_get(struct rl_redis *r, int *pooled, unsigned *gen, char *err,
+    size_t errlen)
 {
 	struct rl_conn *n;
 	redisContext *c = NULL;
@@ -249,22 +263,26 @@ conn_get(struct rl_redis *r, int *pooled, char *err, size_t errlen)
 	pthread_mutex_unlock(&r->lock);
 	if (n) {
 		c = n->c;
+		*gen = n->gen;
 		free(n);
 		*pooled = 1;
 		return c;
 	}
 	*pooled = 0;
-	return conn_open(r, err, errlen);
+	return conn_open(r, gen, err, errlen);
 }
 
+/* Back to the pool; closed when the pool is full or the target moved. */
 static void
-conn_put(struct rl_redis *r, redisContext *c)
+conn_put(struct rl_redis *r, redisContext *c, unsigned gen)
 {
 	struct rl_conn *n;
 
 	pthread_mutex_lock(&r->lock);
-	if (r->nidle < RL_POOL_IDLE && (n = malloc(sizeof(*n))) != NULL) {
+	if (gen == r->gen && r->nidle < RL_POOL_IDLE
+	    && (n = malloc(sizeof(*n))) != NULL) {
 		n->c = c;
+		n->gen = gen;
 		n->next = r->idle;
 		r->idle = n;
 		r->nidle++;
@@ -344,8 +362,11 @@ follow_moved(struct rl_redis *r, const char *msg)
 		snprintf(host, sizeof(host), "%s", r->host);
 	}
 	pthread_mutex_lock(&r->lock);
-	memcpy(r->moved_host, host, sizeof(host));
-	r->moved_port = (int)port;
+	if (strcmp(r->moved_host, host) != 0 || r->moved_port != (int)port) {
+		memcpy(r->moved_host, host, sizeof(host));
+		r->moved_port = (int)port;
+		r->gen++;
+	}
 	pthread_mutex_unlock(&r->lock);
 	pool_flush(r);
 	return 1;
@@ -525,6 +546,7 @@ rl_redis_eval(struct rl_redis *r, const char *script, size_t nkeys,
 	size_t	i;
 	int	argc = 0, pooled, saved_errno = 0, failed, moved, attempt;
 	int	redirects = 0;
+	unsigned gen;
 
 	if (nkeys > 16 || nargs > 32) {
 		errf(err, errlen, "too many keys or arguments");
@@ -539,7 +561,7 @@ rl_redis_eval(struct rl_redis *r, const char *script, size_t nkeys,
 	for (i = 0; i < nargs; i++)
 		argv[argc++] = args[i];
 	for (attempt = 0; attempt < 2; attempt++) {
-		if ((c = conn_get(r, &pooled, err, errlen)) == NULL)
+		if ((c = conn_get(r, &pooled, &gen, err, errlen)) == NULL)
 			return -1;
 		reply = eval_on(r, c, script, argc, argv, &saved_errno,
 		    &failed, &moved, err, errlen);
@@ -549,7 +571,7 @@ rl_redis_eval(struct rl_redis *r, const char *script, size_t nkeys,
 			continue;
 		}
 		if (reply || !failed) {
-			conn_put(r, c);
+			conn_put(r, c, gen);
 			break;
 		}
 		if (pooled && conn_closed(c, saved_errno)) {
@@ -596,9 +618,10 @@ rl_redis_command(struct rl_redis *r, int argc, const char **argv,
 	redisReply *reply;
 	char	w[160];
 	int	pooled, saved_errno, attempt, redirects = 0;
+	unsigned gen;
 
 	for (attempt = 0; attempt < 2; attempt++) {
-		if ((c = conn_get(r, &pooled, err, errlen)) == NULL)
+		if ((c = conn_get(r, &pooled, &gen, err, errlen)) == NULL)
 			return NULL;
 		if ((reply = conn_command(c, argc, argv, lens, &saved_errno))
 		    != NULL) {
@@ -611,7 +634,7 @@ rl_redis_command(struct rl_redis *r, int argc, const char **argv,
 				attempt--;
 				continue;
 			}
-			conn_put(r, c);
+			conn_put(r, c, gen);
 			if (reply->type == REDIS_REPLY_ERROR) {
 				errf(err, errlen, "%s: %s: %s",
 				    where(r, w, sizeof(w)), argv[0], reply->str);

@@ -865,6 +865,8 @@ must(redisContext *c, const char *fmt, ...)
 	return reply;
 }
 
+static void threads_case(struct ratelimit *, const struct sg_config *);
+
 /*
  * Redis Cluster, two nodes: A serves every slot but the one of {rl}, B
  * that one. sessguard, pointed at A, follows A's MOVED to B, for the
@@ -878,6 +880,8 @@ START_TEST(t_redis_cluster_moved)
 	struct ratelimit *rl;
 	struct listed ls = { .n = 0 };
 	struct rl_result res;
+	struct sg_config *cfg2;
+	struct ratelimit *rl2;
 	redisContext *ca, *cb;
 	redisReply *reply;
 	char	extra[600], text[600];
@@ -960,6 +964,17 @@ START_TEST(t_redis_cluster_moved)
 	/* and -R */
 	rl = engine(cfg);
 	ck_assert_int_eq(ratelimit_reset(rl, "login:bob", err, sizeof(err)), 1);
+
+	/* 8 threads on a fresh engine, all redirected at once: none fails */
+	ck_assert_int_eq(ratelimit_reset(rl, "login:alice", err, sizeof(err)),
+	    1);
+	snprintf(text, sizeof(text), "limit_login_recipients = 100/1h\n"
+	    "limit_store = redis:inet:127.0.0.1:%d\n", pa);
+	cfg2 = load(text);
+	rl2 = engine(cfg2);
+	threads_case(rl2, cfg2);
+	ratelimit_free(rl2);
+	config_free(cfg2);
 
 	/*
 	 * B dies and A takes its slot over: the one decision that finds B
