@@ -777,6 +777,32 @@ START_TEST(t_redis_cost)
 }
 END_TEST
 
+static redisReply *
+must(redisContext *c, const char *fmt, ...)
+{
+	redisReply *reply;
+	va_list	ap;
+
+	va_start(ap, fmt);
+	reply = redisvCommand(c, fmt, ap);
+	va_end(ap);
+	ck_assert_msg(reply != NULL, "%s: %s", fmt, c->errstr);
+	return reply;
+}
+
+/* Whether a cluster node says every slot is served. */
+static int
+cluster_ok(redisContext *c)
+{
+	redisReply *reply = must(c, "CLUSTER INFO");
+	int	ok;
+
+	ok = reply->type == REDIS_REPLY_STRING
+	    && strstr(reply->str, "cluster_state:ok") != NULL;
+	freeReplyObject(reply);
+	return ok;
+}
+
 /*
  * A Redis Cluster refuses a script whose keys lie in different slots
  * (CROSSSLOT): a login's counters and its client's must share one. A
@@ -805,15 +831,8 @@ START_TEST(t_redis_cluster)
 	ck_assert_int_eq(reply->type, REDIS_REPLY_STATUS);
 	freeReplyObject(reply);
 	/* the node says ok once its cron has seen the slots: up to 10 s */
-	for (i = 0; i < 500 && !ok; i++) {
-		reply = redisCommand(c, "CLUSTER INFO");
-		ck_assert_ptr_nonnull(reply);
-		ok = reply->type == REDIS_REPLY_STRING
-		    && strstr(reply->str, "cluster_state:ok") != NULL;
-		freeReplyObject(reply);
-		if (!ok)
-			nanosleep(&pause, NULL);
-	}
+	for (i = 0; i < 500 && !(ok = cluster_ok(c)); i++)
+		nanosleep(&pause, NULL);
 	ck_assert_msg(ok, "the one-node cluster did not come up");
 	redisFree(c);
 	cfg = load_redis(&r, conf_all, NULL);
@@ -850,19 +869,6 @@ free_port(void)
 	port = ntohs(sin.sin_port);
 	close(fd);
 	return port;
-}
-
-static redisReply *
-must(redisContext *c, const char *fmt, ...)
-{
-	redisReply *reply;
-	va_list	ap;
-
-	va_start(ap, fmt);
-	reply = redisvCommand(c, fmt, ap);
-	va_end(ap);
-	ck_assert_msg(reply != NULL, "%s: %s", fmt, c->errstr);
-	return reply;
 }
 
 static void threads_case(struct ratelimit *, const struct sg_config *);
@@ -925,17 +931,8 @@ START_TEST(t_redis_cluster_moved)
 	}
 	ck_assert_msg(ok, "node A never answered MOVED");
 	/* and both nodes see every slot served */
-	for (i = 0, ok = 0; i < 1000 && !ok; i++) {
-		ok = 1;
-		reply = must(ca, "CLUSTER INFO");
-		ok &= strstr(reply->str, "cluster_state:ok") != NULL;
-		freeReplyObject(reply);
-		reply = must(cb, "CLUSTER INFO");
-		ok &= strstr(reply->str, "cluster_state:ok") != NULL;
-		freeReplyObject(reply);
-		if (!ok)
-			nanosleep(&pause, NULL);
-	}
+	for (i = 0; i < 1000 && !(ok = cluster_ok(ca) && cluster_ok(cb)); i++)
+		nanosleep(&pause, NULL);
 	ck_assert_msg(ok, "the two-node cluster did not come up");
 
 	snprintf(text, sizeof(text), "%slimit_store = redis:inet:127.0.0.1:%d\n",
